@@ -1,0 +1,426 @@
+package org.vfioexport.ffm.posix;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+import java.nio.charset.StandardCharsets;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * Every libc downcall of the project, in one place (glibc, LP64: x86-64 and aarch64).
+ *
+ * <p>Each call captures {@code errno} in the same native call, so no later JVM activity can overwrite it, and
+ * turns a failure into a {@link PosixException} once, here at the boundary. Variadic functions ({@code open},
+ * {@code ioctl}, {@code fcntl}) declare their variadic argument with {@code firstVariadicArg} as the ABI requires.
+ */
+public final class Posix {
+    private Posix() {}
+
+    // open(2) flags (asm-generic, x86-64)
+    public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_EXCL = 0200,
+            O_NONBLOCK = 04000, O_DIRECTORY = 0200000, O_CLOEXEC = 02000000;
+    // memfd_create(2) / F_ADD_SEALS
+    public static final int MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
+    public static final int F_DUPFD_CLOEXEC = 1030, F_GETFD = 1, F_ADD_SEALS = 1033, F_GET_SEALS = 1034;
+    public static final int F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8;
+    public static final int SEEK_SET = 0, SEEK_END = 2;
+    // flock(2)
+    public static final int LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+    // sockets
+    public static final int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 02000000;
+    public static final int SOL_SOCKET = 1, SCM_RIGHTS = 1, SO_PEERCRED = 17, SO_SNDBUF = 7, SO_RCVBUF = 8;
+    public static final int MSG_NOSIGNAL = 0x4000, MSG_DONTWAIT = 0x40, MSG_CTRUNC = 0x8, MSG_CMSG_CLOEXEC = 0x40000000;
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final SymbolLookup LIBC = LINKER.defaultLookup();
+    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final Linker.Option ERRNO_OPT = Linker.Option.captureCallState("errno");
+
+    private static MethodHandle fn(String name, FunctionDescriptor fd, Linker.Option... extra) {
+        Linker.Option[] opts = new Linker.Option[extra.length + 1];
+        opts[0] = ERRNO_OPT;
+        System.arraycopy(extra, 0, opts, 1, extra.length);
+        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError(name)), fd, opts);
+    }
+
+    private static final MethodHandle OPEN = fn("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+            Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle CLOSE = fn("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle IOCTL = fn("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
+            Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle IOCTL_INT = fn("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG),
+            Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle PREAD = fn("pread", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle PWRITE = fn("pwrite", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle MEMFD_CREATE = fn("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle FTRUNCATE = fn("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle FCNTL = fn("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
+            Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle LSEEK = fn("lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle FLOCK = fn("flock", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SOCKET = fn("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle CONNECT = fn("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SENDMSG = fn("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle RECVMSG = fn("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle GETSOCKOPT = fn("getsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle SETSOCKOPT = fn("setsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle READLINK = fn("readlink", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
+
+    /** errno of the call that just filled {@code state}. */
+    private static int errno(MemorySegment state) {
+        return (int) ERRNO.get(state, 0L);
+    }
+
+    private static MemorySegment captureState(Arena a) {
+        return a.allocate(CAPTURE);
+    }
+
+    private static int check(int rc, MemorySegment state, String op) throws PosixException {
+        if (rc < 0) throw new PosixException(op, errno(state));
+        return rc;
+    }
+
+    private static long check(long rc, MemorySegment state, String op) throws PosixException {
+        if (rc < 0) throw new PosixException(op, errno(state));
+        return rc;
+    }
+
+    private static RuntimeException unexpected(Throwable t) {
+        if (t instanceof RuntimeException r) return r;
+        if (t instanceof Error e) throw e;
+        return new IllegalStateException(t);
+    }
+
+    public static int open(String path, int flags, int mode) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            int rc = (int) OPEN.invokeExact(st, a.allocateFrom(path), flags, mode);
+            return check(rc, st, "open(" + path + ")");
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** close(2). EINTR still closes the fd on Linux, so it is not retried. */
+    public static void close(int fd) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            int rc = (int) CLOSE.invokeExact(st, fd);
+            if (rc < 0 && errno(st) != Errno.EINTR) throw new PosixException("close", errno(st));
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** ioctl(2) with a pointer argument; returns the ioctl's non-negative result. */
+    public static int ioctl(int fd, long request, MemorySegment arg, String op) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            int rc = (int) IOCTL.invokeExact(st, fd, request, arg);
+            return check(rc, st, op);
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** ioctl(2) with an integer argument (or none: pass 0). */
+    public static int ioctl(int fd, long request, long arg, String op) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            int rc = (int) IOCTL_INT.invokeExact(st, fd, request, arg);
+            return check(rc, st, op);
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static long pread(int fd, MemorySegment buf, long count, long offset) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            long rc = (long) PREAD.invokeExact(st, fd, buf, count, offset);
+            return check(rc, st, "pread");
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static long pwrite(int fd, MemorySegment buf, long count, long offset) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            long rc = (long) PWRITE.invokeExact(st, fd, buf, count, offset);
+            return check(rc, st, "pwrite");
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int memfdCreate(String name, int flags) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            int rc = (int) MEMFD_CREATE.invokeExact(st, a.allocateFrom(name), flags);
+            return check(rc, st, "memfd_create");
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static void ftruncate(int fd, long length) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            int rc = (int) FTRUNCATE.invokeExact(st, fd, length);
+            check(rc, st, "ftruncate");
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int fcntl(int fd, int cmd, int arg) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            int rc = (int) FCNTL.invokeExact(st, fd, cmd, arg);
+            return check(rc, st, "fcntl");
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** A close-on-exec duplicate of {@code fd}. */
+    public static int dup(int fd) throws PosixException {
+        return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    }
+
+    public static long lseek(int fd, long offset, int whence) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            long rc = (long) LSEEK.invokeExact(st, fd, offset, whence);
+            return check(rc, st, "lseek");
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static void flock(int fd, int op) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            int rc = (int) FLOCK.invokeExact(st, fd, op);
+            check(rc, st, "flock");
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** The target of a /proc fd link, e.g. {@code /memfd:vfio-export (deleted)} or {@code /dmabuf:}. */
+    public static String readlink(String path) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            MemorySegment buf = a.allocate(4096);
+            long n = (long) READLINK.invokeExact(st, a.allocateFrom(path), buf, 4096L);
+            check(n, st, "readlink");
+            return new String(buf.asSlice(0, n).toArray(JAVA_BYTE), StandardCharsets.UTF_8);
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    // ---- Unix domain sockets -------------------------------------------------------------------------------
+
+    /** struct sockaddr_un: sun_family u16 @0, sun_path[108] @2. */
+    private static final long SOCKADDR_UN_SIZE = 110;
+
+    /** A connected AF_UNIX stream socket (blocking, close-on-exec). */
+    public static int connectUnix(String path) throws PosixException {
+        byte[] p = path.getBytes(StandardCharsets.UTF_8);
+        if (p.length >= 108) throw new PosixException("connect(" + path + ")", Errno.ENAMETOOLONG);
+        int fd;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            fd = check((int) SOCKET.invokeExact(st, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), st, "socket");
+            MemorySegment addr = a.allocate(SOCKADDR_UN_SIZE, 2);
+            addr.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 0, (short) AF_UNIX);
+            MemorySegment.copy(p, 0, addr, JAVA_BYTE, 2, p.length);
+            int rc = (int) CONNECT.invokeExact(st, fd, addr, (int) SOCKADDR_UN_SIZE);
+            if (rc < 0) {
+                int e = errno(st);
+                close(fd);
+                throw new PosixException("connect(" + path + ")", e);
+            }
+            return fd;
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    // struct msghdr (56 bytes): name@0 namelen@8 iov@16 iovlen@24 control@32 controllen@40 flags@48
+    // struct iovec (16): base@0 len@8; struct cmsghdr: len@0 (size_t) level@8 type@12 data@16
+    private static long cmsgSpace(long n) {
+        return 16 + ((n + 7) & ~7L);
+    }
+
+    /**
+     * One sendmsg(2) of {@code len} bytes of {@code data} from {@code offset} with {@code fds} as SCM_RIGHTS on
+     * its first byte. Returns the bytes sent, or -1 when the socket would block (EAGAIN) and nothing was sent.
+     */
+    public static long sendWithFds(int sock, byte[] data, int offset, int len, int[] fds, int flags) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            MemorySegment buf = a.allocate(Math.max(1, len));
+            MemorySegment.copy(data, offset, buf, JAVA_BYTE, 0, len);
+            MemorySegment iov = a.allocate(16, 8);
+            iov.set(ADDRESS, 0, buf);
+            iov.set(JAVA_LONG, 8, len);
+            MemorySegment msg = a.allocate(56, 8);
+            msg.set(ADDRESS, 16, iov);
+            msg.set(JAVA_LONG, 24, 1);
+            if (fds.length > 0) {
+                long space = cmsgSpace(4L * fds.length);
+                MemorySegment ctl = a.allocate(space, 8);
+                ctl.set(JAVA_LONG, 0, 16 + 4L * fds.length);
+                ctl.set(JAVA_INT, 8, SOL_SOCKET);
+                ctl.set(JAVA_INT, 12, SCM_RIGHTS);
+                for (int i = 0; i < fds.length; i++) ctl.set(JAVA_INT, 16 + 4L * i, fds[i]);
+                msg.set(ADDRESS, 32, ctl);
+                msg.set(JAVA_LONG, 40, space);
+            }
+            while (true) {
+                long n = (long) SENDMSG.invokeExact(st, sock, msg, flags | MSG_NOSIGNAL);
+                if (n >= 0) return n;
+                int e = errno(st);
+                if (e == Errno.EINTR) continue;
+                if (e == Errno.EAGAIN) return -1;
+                throw new PosixException("sendmsg", e);
+            }
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** What one recvmsg(2) returned: the bytes read (0 at end of stream) and the fds that came with them. */
+    public record Received(int length, int[] fds) {}
+
+    /**
+     * One recvmsg(2) into {@code into} (up to its length) with room for {@code maxFds} fds, received close-on-exec.
+     * Fds cut off by a too-small control buffer are a protocol error: they are lost, so this throws.
+     */
+    public static Received recvWithFds(int sock, byte[] into, int maxFds) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            MemorySegment buf = a.allocate(into.length);
+            MemorySegment iov = a.allocate(16, 8);
+            iov.set(ADDRESS, 0, buf);
+            iov.set(JAVA_LONG, 8, into.length);
+            long space = cmsgSpace(4L * maxFds);
+            MemorySegment ctl = a.allocate(space, 8);
+            MemorySegment msg = a.allocate(56, 8);
+            msg.set(ADDRESS, 16, iov);
+            msg.set(JAVA_LONG, 24, 1);
+            msg.set(ADDRESS, 32, ctl);
+            msg.set(JAVA_LONG, 40, space);
+            long n;
+            while (true) {
+                n = (long) RECVMSG.invokeExact(st, sock, msg, MSG_CMSG_CLOEXEC);
+                if (n >= 0) break;
+                int e = errno(st);
+                if (e != Errno.EINTR) throw new PosixException("recvmsg", e);
+            }
+            MemorySegment.copy(buf, JAVA_BYTE, 0, into, 0, (int) n);
+            long controllen = msg.get(JAVA_LONG, 40);
+            int[] fds = new int[0];
+            long p = 0;
+            while (p + 16 <= controllen) {
+                long clen = ctl.get(JAVA_LONG, p);
+                int level = ctl.get(JAVA_INT, p + 8), type = ctl.get(JAVA_INT, p + 12);
+                if (clen < 16) break;
+                if (level == SOL_SOCKET && type == SCM_RIGHTS) {
+                    int count = (int) ((clen - 16) / 4);
+                    int base = fds.length;
+                    fds = java.util.Arrays.copyOf(fds, base + count);
+                    for (int i = 0; i < count; i++) fds[base + i] = ctl.get(JAVA_INT, p + 16 + 4L * i);
+                }
+                p += (clen + 7) & ~7L;
+            }
+            if ((msg.get(JAVA_INT, 48) & MSG_CTRUNC) != 0) {
+                for (int fd : fds) close(fd);
+                throw new PosixException("recvmsg (control data truncated: fds lost)", Errno.EMSGSIZE);
+            }
+            return new Received((int) n, fds);
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** The peer's credentials, recorded by the kernel at connect(2). */
+    public record PeerCred(int pid, int uid, int gid) {}
+
+    public static PeerCred peerCred(int sock) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            MemorySegment cred = a.allocate(12, 4);
+            MemorySegment len = a.allocate(JAVA_INT);
+            len.set(JAVA_INT, 0, 12);
+            int rc = (int) GETSOCKOPT.invokeExact(st, sock, SOL_SOCKET, SO_PEERCRED, cred, len);
+            check(rc, st, "getsockopt(SO_PEERCRED)");
+            return new PeerCred(cred.get(JAVA_INT, 0), cred.get(JAVA_INT, 4), cred.get(JAVA_INT, 8));
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static void setIntSockopt(int sock, int level, int name, int value) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            MemorySegment v = a.allocate(JAVA_INT);
+            v.set(JAVA_INT, 0, value);
+            int rc = (int) SETSOCKOPT.invokeExact(st, sock, level, name, v, 4);
+            check(rc, st, "setsockopt");
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+}

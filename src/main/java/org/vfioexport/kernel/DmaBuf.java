@@ -1,0 +1,18 @@
+package org.vfioexport.kernel;
+
+/**
+ * A dma-buf file the kernel handed out: its fd in this process and its size. Closing drops this process's
+ * file reference (the kernel's {@code fput}); the buffer itself lives on while another reference exists (an
+ * importer, or a copy passed to a client). Implementations close the fd exactly once.
+ */
+public interface DmaBuf extends AutoCloseable {
+    int fd();
+
+    long size();
+
+    /** Drops this reference. Idempotent: only the first call closes the fd. */
+    @Override
+    void close();
+
+    boolean isClosed();
+}

@@ -1,0 +1,34 @@
+package org.vfioexport.kernel;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/** Linux errno values (asm-generic, as on x86-64 and aarch64) with their names, for errors carried as data. */
+public enum Errno {
+    EPERM(1), ENOENT(2), EINTR(4), EIO(5), ENXIO(6), EBADF(9), EAGAIN(11), ENOMEM(12), EACCES(13), EFAULT(14),
+    EBUSY(16), EEXIST(17), ENODEV(19), EINVAL(22), ENFILE(23), EMFILE(24), ENOTTY(25), ENOSPC(28), EPIPE(32),
+    ENAMETOOLONG(36), ENOSYS(38), EOVERFLOW(75), EMSGSIZE(90), EOPNOTSUPP(95), ECONNRESET(104),
+    ETOOMANYREFS(109), ETIMEDOUT(110);
+
+    private static final Map<Integer, Errno> BY_VALUE = new HashMap<>();
+
+    static {
+        for (Errno e : values()) BY_VALUE.put(e.value, e);
+    }
+
+    public final int value;
+
+    Errno(int value) {
+        this.value = value;
+    }
+
+    /** The name of {@code errno}, or {@code E<number>} for a value this table does not list. */
+    public static String nameOf(int errno) {
+        Errno e = BY_VALUE.get(errno);
+        return e != null ? e.name() : "E" + errno;
+    }
+
+    public static Errno of(int errno) {
+        return BY_VALUE.get(errno);
+    }
+}

@@ -1,0 +1,26 @@
+package org.vfioexport.kernel;
+
+/**
+ * One region as {@code VFIO_DEVICE_GET_REGION_INFO} reports it, plus what sysfs/config space adds
+ * (kind and prefetchable). An unimplemented BAR reports size 0 and kind {@link RegionKind#ABSENT}.
+ */
+public record Region(int index, String name, long size, int flags, long offset, RegionKind kind, boolean prefetchable) {
+    // vfio_region_info.flags
+    public static final int FLAG_READ = 1, FLAG_WRITE = 2, FLAG_MMAP = 4, FLAG_CAPS = 8;
+    // vfio-pci region indexes
+    public static final int BAR0 = 0, BAR5 = 5, ROM = 6, CONFIG = 7, VGA = 8, NUM_REGIONS = 9;
+
+    public boolean mmap() {
+        return (flags & FLAG_MMAP) != 0;
+    }
+
+    public static String standardName(int index) {
+        return switch (index) {
+            case 0, 1, 2, 3, 4, 5 -> "BAR" + index;
+            case ROM -> "ROM";
+            case CONFIG -> "CONFIG";
+            case VGA -> "VGA";
+            default -> "REGION" + index;
+        };
+    }
+}
