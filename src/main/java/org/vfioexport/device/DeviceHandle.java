@@ -1,0 +1,33 @@
+package org.vfioexport.device;
+
+import io.vertx.core.Future;
+import org.vfioexport.events.Cause;
+
+/**
+ * The way into one device's verticle. Every call is a message to the device's loop, so calls on one device take
+ * effect in the order they were made; the returned futures fail with {@link DeviceException} or
+ * {@code KernelException}. Safe to call from any thread.
+ */
+public interface DeviceHandle {
+    String id();
+
+    Future<DeviceSnapshot> describe();
+
+    /** Exports a slice; the future's export holds the service's reference to the dma-buf until released. */
+    Future<Export> export(ExportRequest request);
+
+    /**
+     * Releases an export. The release begins at once, on the calling thread (so a reset already iterating skips
+     * it), and completes on the device's loop after {@code export.released} is stamped.
+     */
+    Future<Export> release(Export export, Cause cause);
+
+    /** {@code VFIO_DEVICE_RESET}: exclusive; revokes, resets, restores, with events. */
+    Future<ResetResult> reset();
+
+    /** Turns PCI memory decoding on or off: exclusive; revokes or restores, with events. */
+    Future<MemoryResult> setMemory(boolean enabled);
+
+    /** Closes the device: remaining exports are revoked for good and released (cause {@code cause}). */
+    Future<Void> close(Cause cause);
+}

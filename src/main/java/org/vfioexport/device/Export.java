@@ -1,0 +1,141 @@
+package org.vfioexport.device;
+
+import io.vertx.core.Promise;
+import org.vfioexport.events.Cause;
+import org.vfioexport.kernel.DmaBuf;
+import org.vfioexport.kernel.DmaRange;
+
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * One export: a dma-buf of a BAR slice, owned by one session.
+ *
+ * <p>Its mutable state belongs to the device's verticle, with one exception that mirrors the kernel: the
+ * reference count. The owner holds one reference; a reset or memory toggle iterating the device's exports takes
+ * a temporary one with {@link #tryGet()} (the kernel's {@code get_file_active}: increment unless zero). Release
+ * begins by dropping the owner's reference from any thread ({@link #beginRelease()}); from then on {@code tryGet}
+ * fails, so a reset that is already iterating skips the export instead of revoking something being released.
+ * Whoever drops the last reference hands the final release to the device's loop, where it runs after the current
+ * operation, like the kernel's deferred {@code fput}.
+ */
+public final class Export {
+    private final String id;
+    private final String device;
+    private final String owner;
+    private final int region;
+    private final List<DmaRange> ranges;
+    private final long size;
+    private final long createdSeq;
+    private final DmaBuf buf;
+    private final AtomicInteger refs = new AtomicInteger(1);
+    private final AtomicBoolean ownerRefDropped = new AtomicBoolean();
+    private volatile ExportState state;
+
+    Export(String id, String device, String owner, int region, List<DmaRange> ranges, long createdSeq, DmaBuf buf,
+           ExportState state) {
+        this.id = id;
+        this.device = device;
+        this.owner = owner;
+        this.region = region;
+        this.ranges = List.copyOf(ranges);
+        this.size = buf.size();
+        this.createdSeq = createdSeq;
+        this.buf = buf;
+        this.state = state;
+    }
+
+    public String id() {
+        return id;
+    }
+
+    public String device() {
+        return device;
+    }
+
+    public String owner() {
+        return owner;
+    }
+
+    public int region() {
+        return region;
+    }
+
+    public List<DmaRange> ranges() {
+        return ranges;
+    }
+
+    public long size() {
+        return size;
+    }
+
+    public long createdSeq() {
+        return createdSeq;
+    }
+
+    public ExportState state() {
+        return state;
+    }
+
+    void state(ExportState s) {
+        state = s;
+    }
+
+    /**
+     * The service's own reference to the dma-buf, valid until the export is released. Send a duplicate of it,
+     * never this fd: the device closes it at release, whether or not a send is still queued.
+     */
+    public int fd() {
+        return buf.fd();
+    }
+
+    DmaBuf buf() {
+        return buf;
+    }
+
+    /** Increment-if-not-zero: false once release has begun. */
+    boolean tryGet() {
+        int r;
+        do {
+            r = refs.get();
+            if (r == 0) return false;
+        } while (!refs.compareAndSet(r, r + 1));
+        return true;
+    }
+
+    /** Drops a temporary reference; true when it was the last one, so the caller must finish the release. */
+    boolean put() {
+        return refs.decrementAndGet() == 0;
+    }
+
+    /**
+     * Drops the owner's reference, once: safe from any thread. Returns false if release had already begun (a
+     * second release of the same export). Returns true otherwise; {@code lastRef[0]} then tells whether nobody
+     * else held a reference (the caller finishes the release) or an iterating operation did (its {@link #put()}
+     * will). The cause and the promise are recorded before the reference drops, so whoever finishes sees them.
+     */
+    boolean beginRelease(Cause cause, Promise<Export> done, boolean[] lastRef) {
+        if (!ownerRefDropped.compareAndSet(false, true)) return false;
+        releaseCause = cause;
+        releaseDone = done;
+        lastRef[0] = refs.decrementAndGet() == 0;
+        return true;
+    }
+
+    private volatile Cause releaseCause;
+    private volatile Promise<Export> releaseDone;
+
+    Cause releaseCause() {
+        return releaseCause;
+    }
+
+    Promise<Export> releaseDone() {
+        return releaseDone;
+    }
+
+    /** True once the owner's reference is gone. */
+    public boolean isDying() {
+        return ownerRefDropped.get();
+    }
+}

@@ -1,0 +1,81 @@
+package org.vfioexport.events;
+
+import io.vertx.core.Context;
+
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+
+/** All device event logs of one service, and the subscriptions across them. */
+public final class EventHub {
+    public static final int DEFAULT_RETENTION = 10_000;
+    public static final int DEFAULT_QUEUE = 4096;
+
+    private final Map<String, DeviceEventLog> logs = new ConcurrentHashMap<>();
+    private final Map<String, Subscription> subscriptions = new ConcurrentHashMap<>();
+    private final AtomicLong ids = new AtomicLong();
+    private final int retention;
+    private final Consumer<Event> publisher;
+
+    /**
+     * @param publisher receives every event after it is stamped (the event bus publication, metrics); it runs on
+     *                  the device's loop and must not block
+     */
+    public EventHub(int retention, Consumer<Event> publisher) {
+        this.retention = retention;
+        this.publisher = publisher;
+    }
+
+    public EventHub() {
+        this(DEFAULT_RETENTION, e -> {});
+    }
+
+    public DeviceEventLog log(String device) {
+        return logs.computeIfAbsent(device, d -> new DeviceEventLog(d, retention, publisher));
+    }
+
+    /**
+     * Subscribes {@code sink} (run on {@code context}) to {@code devices} (null: all devices known now and later
+     * created logs are not added; the service creates every log at start). {@code since} maps a device to the
+     * last seq the subscriber already has: retained events after it are replayed first.
+     *
+     * @return the subscription; its heads are {@link #heads(Collection)} read right after
+     */
+    public Subscription subscribe(Set<String> devices, Map<String, Long> since, int capacity, Context context,
+                                  EventSink sink) {
+        String id = "sub-" + ids.incrementAndGet();
+        Subscription[] holder = new Subscription[1];
+        Subscription s = new Subscription(id, devices, capacity, context, sink, () -> {
+            subscriptions.remove(id);
+            for (DeviceEventLog l : logs.values()) l.detach(holder[0]);
+        });
+        holder[0] = s;
+        subscriptions.put(id, s);
+        for (DeviceEventLog l : logs.values()) {
+            if (s.wants(l.device())) l.attach(s, since == null ? null : since.get(l.device()));
+        }
+        s.schedule();
+        return s;
+    }
+
+    public Subscription subscription(String id) {
+        return subscriptions.get(id);
+    }
+
+    public int subscriberCount() {
+        return subscriptions.size();
+    }
+
+    /** The last seq of each of {@code devices} (all when null). */
+    public Map<String, Long> heads(Collection<String> devices) {
+        Map<String, Long> out = new LinkedHashMap<>();
+        for (DeviceEventLog l : logs.values()) {
+            if (devices == null || devices.contains(l.device())) out.put(l.device(), l.head());
+        }
+        return out;
+    }
+}

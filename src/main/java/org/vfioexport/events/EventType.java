@@ -1,0 +1,17 @@
+package org.vfioexport.events;
+
+/** Event types, with their protocol names. */
+public enum EventType {
+    EXPORT_CREATED("export.created"),
+    EXPORT_REVOKED("export.revoked"),
+    EXPORT_RESTORED("export.restored"),
+    EXPORT_RELEASED("export.released"),
+    DEVICE_STATE("device.state"),
+    EVENTS_LOST("events.lost");
+
+    public final String wire;
+
+    EventType(String wire) {
+        this.wire = wire;
+    }
+}
