@@ -72,6 +72,11 @@ public abstract class KernelContract {
         return Roles.VMLAB;
     }
 
+    /** {@code conf/vmlab-devices.json}, which a configurable backend can read its devices from. */
+    protected static java.nio.file.Path labDevicesFile() {
+        return LabDevices.file();
+    }
+
     @BeforeAll
     void startKernel() throws Exception {
         lab = LabDevices.load();

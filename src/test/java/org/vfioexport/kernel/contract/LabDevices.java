@@ -25,7 +25,7 @@ record LabDevices(Map<String, Device> byId) {
         }
     }
 
-    static Path file() {
+    public static Path file() {
         return Path.of(System.getProperty("vfioexport.home", ".")).resolve("conf/vmlab-devices.json");
     }
 
