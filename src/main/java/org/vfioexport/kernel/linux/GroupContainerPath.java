@@ -24,12 +24,13 @@ final class GroupContainerPath {
     private final Map<String, Group> groups = new HashMap<>();
 
     private static final class Group {
-        final String name;
+        final String name, node;
         final int groupFd, containerFd;
         int users;
 
-        Group(String name, int groupFd, int containerFd) {
+        Group(String name, String node, int groupFd, int containerFd) {
             this.name = name;
+            this.node = node;
             this.groupFd = groupFd;
             this.containerFd = containerFd;
         }
@@ -57,7 +58,7 @@ final class GroupContainerPath {
         }
         g.users++;
         Group opened = g;
-        return new OpenedDevice(fd, g.name, () -> release(opened));
+        return new OpenedDevice(fd, g.node, () -> release(opened));
     }
 
     private Group openGroup(String groupNo) throws KernelException {
@@ -92,7 +93,7 @@ final class GroupContainerPath {
             VfioIoctls.groupSetContainer(group, container);
             step = "VFIO_SET_IOMMU";
             VfioIoctls.setIommu(container, iommuType);
-            return new Group(groupNo, group, container);
+            return new Group(groupNo, node.toString(), group, container);
         } catch (PosixException e) {
             closeQuietly(group);
             closeQuietly(container);

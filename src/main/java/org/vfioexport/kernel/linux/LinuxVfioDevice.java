@@ -74,7 +74,15 @@ final class LinuxVfioDevice implements VfioDevice {
 
     @Override
     public Region region(int index) throws KernelException {
-        VfioIoctls.RegionInfoReply r = call(Ops.GET_REGION_INFO, fd -> VfioIoctls.regionInfo(fd, index));
+        VfioIoctls.RegionInfoReply r;
+        try {
+            r = call(Ops.GET_REGION_INFO, fd -> VfioIoctls.regionInfo(fd, index));
+        } catch (KernelException e) {
+            // vfio-pci counts the VGA region in num_regions but answers EINVAL for it on a device without VGA
+            // (seen on 7.2): report it as the absent region it is, so that listing all regions works
+            if (index != Region.VGA || e.errno() != Errno.EINVAL.value) throw e;
+            return new Region(index, Region.standardName(index), 0, 0, 0, RegionKind.ABSENT, false);
+        }
         RegionKind kind;
         boolean prefetchable = false;
         if (r.size() == 0) {

@@ -310,6 +310,63 @@ public abstract class KernelContract {
         }
     }
 
+    @Test
+    void everyRegionCanBeListed() throws KernelException {
+        for (String id : roles().all()) {
+            try (VfioDevice d = kernel.open(id)) {
+                List<Region> all = d.regions();
+                assertEquals(d.info().numRegions(), all.size(), id);
+                assertEquals(RegionKind.CONFIG, all.get(Region.CONFIG).kind(), id);
+            }
+        }
+    }
+
+    @Test
+    protected void romAndVgaRegionsAreAbsent() throws Exception {
+        for (String id : roles().all()) {
+            try (VfioDevice d = kernel.open(id)) {
+                for (int i : new int[] {Region.ROM, Region.VGA}) {
+                    Region r = d.region(i);
+                    assertEquals(0, r.size(), id + " region " + i + " size");
+                    assertEquals(RegionKind.ABSENT, r.kind(), id + " region " + i);
+                }
+            }
+        }
+    }
+
+    @Test
+    void regionInfoPastTheLastRegionIsEinval() throws KernelException {
+        try (VfioDevice d = kernel.open(roles().edu())) {
+            for (int i : new int[] {Region.NUM_REGIONS, 100}) {
+                KernelException e = assertThrows(KernelException.class, () -> d.region(i), "region " + i);
+                assertEquals(Ops.GET_REGION_INFO, e.op());
+                assertEquals("EINVAL", e.errnoName(), "region " + i);
+            }
+        }
+    }
+
+    @Test
+    void manyRangesConcatenate() throws Exception {
+        String nvme = roles().nvme();
+        int n = 256;
+        List<DmaRange> ranges = new ArrayList<>();
+        for (int k = 0; k < n; k++) ranges.add(r((long) (n - 1 - k) * 2 * P, P)); // every other page, backwards
+        try (VfioDevice d = kernel.open(nvme); DmaBuf b = d.exportDmaBuf(DmaBufRequest.get(2, ranges, OPEN_FLAGS))) {
+            assertEquals(n * P, b.size());
+            assertEquals(n * P, seekEnd(b.fd()), n + " ranges of one page");
+        }
+    }
+
+    @Test
+    void aClosedDeviceAnswersEbadf() throws Exception {
+        MemBar m = memoryBars().get(0);
+        VfioDevice d = kernel.open(m.device());
+        d.close();
+        d.close(); // idempotent
+        assertEquals("EBADF", assertThrows(KernelException.class, () -> d.exportDmaBuf(get(m.index(), r(0, P)))).errnoName());
+        assertEquals("EBADF", assertThrows(KernelException.class, d::info).errnoName());
+    }
+
     // ---- lifecycle -----------------------------------------------------------------------------------------
 
     @Test
@@ -356,6 +413,32 @@ public abstract class KernelContract {
                     assertEquals(P, seekEnd(b.fd()));
                 }
             }
+        }
+    }
+
+    @Test
+    protected void memoryDecodingIsOnAgainAfterCloseAndReopen() throws Exception {
+        // closing restores the PCI state saved at open (vfio_pci_core_disable), so a device closed with memory
+        // decoding off opens with it on again
+        for (MemBar m : memoryBars()) {
+            try (VfioDevice d = kernel.open(m.device())) {
+                d.setMemoryEnabled(false);
+            }
+            try (VfioDevice d = kernel.open(m.device())) {
+                assertTrue(d.memoryEnabled(), m.device() + ": memory decoding after close and reopen");
+            }
+        }
+    }
+
+    @Test
+    void resetKeepsTheMemoryBit() throws Exception {
+        try (VfioDevice d = kernel.open(roles().nvme())) {
+            d.setMemoryEnabled(false);
+            d.reset();
+            assertFalse(d.memoryEnabled(), "memory off stays off across a reset (state is saved and restored)");
+            d.setMemoryEnabled(true);
+            d.reset();
+            assertTrue(d.memoryEnabled(), "memory on stays on across a reset");
         }
     }
 
