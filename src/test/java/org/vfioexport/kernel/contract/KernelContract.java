@@ -199,6 +199,9 @@ public abstract class KernelContract {
                 new Refusal("I/O-port BAR1 with an unaligned offset", x.testdev(), get(1, r(1, P)), Errno.EINVAL),
                 new Refusal("I/O-port BAR1 past its end", x.testdev(), get(1, r(0, 2 * P)), Errno.EINVAL),
                 new Refusal("memory BAR0 smaller than a page (256 B)", x.ivshmem(), get(0, r(0, P)), Errno.EINVAL),
+                // the range array is allocated before it is copied: 16 MiB and more cannot be allocated
+                new Refusal("nr_ranges 2^20, one range supplied", x.nvme(), get(2, r(0, P)).withNrRanges(1 << 20), Errno.ENOMEM),
+                new Refusal("nr_ranges 2^32-1, one range supplied", x.nvme(), get(2, r(0, P)).withNrRanges(-1), Errno.ENOMEM),
                 new Refusal("overlapping ranges past a one-page BAR", x.testdev(), get(0, r(0, 2 * P), r(P, P)), Errno.EINVAL));
     }
 
@@ -266,6 +269,53 @@ public abstract class KernelContract {
         DmaBufRequest q = DmaBufRequest.get(m.index(), List.of(r(0, P)), Posix.O_DIRECTORY | O_CLOEXEC);
         try (VfioDevice d = kernel.open(m.device()); DmaBuf b = d.exportDmaBuf(q)) {
             assertEquals(P, seekEnd(b.fd()), "O_DIRECTORY is accepted as open_flags");
+        }
+    }
+
+    static final int[] OPEN_FLAG_CASES = {Posix.O_RDWR | Posix.O_CLOEXEC, Posix.O_RDONLY, Posix.O_WRONLY | Posix.O_CLOEXEC, Posix.O_RDWR};
+
+    @Test
+    protected void openFlagsSetTheAccessMode() throws Exception {
+        MemBar m = memoryBars().get(0);
+        try (VfioDevice d = kernel.open(m.device())) {
+            for (int flags : OPEN_FLAG_CASES) {
+                try (DmaBuf b = d.exportDmaBuf(DmaBufRequest.get(m.index(), List.of(r(0, P)), flags))) {
+                    int fl = Posix.fcntl(b.fd(), Posix.F_GETFL, 0);
+                    assertEquals(flags & Posix.O_ACCMODE, fl & Posix.O_ACCMODE, "access mode of open_flags 0" + Integer.toOctalString(flags));
+                }
+            }
+        }
+    }
+
+    @Test
+    protected void openFlagsSetCloseOnExec() throws Exception {
+        MemBar m = memoryBars().get(0);
+        try (VfioDevice d = kernel.open(m.device())) {
+            for (int flags : OPEN_FLAG_CASES) {
+                try (DmaBuf b = d.exportDmaBuf(DmaBufRequest.get(m.index(), List.of(r(0, P)), flags))) {
+                    int fd = Posix.fcntl(b.fd(), Posix.F_GETFD, 0);
+                    assertEquals((flags & Posix.O_CLOEXEC) != 0, (fd & Posix.FD_CLOEXEC) != 0, "close-on-exec of open_flags 0" + Integer.toOctalString(flags));
+                }
+            }
+        }
+    }
+
+    @Test
+    void argszLargerThanTheBufferIsAccepted() throws Exception {
+        MemBar m = memoryBars().get(0);
+        // the kernel checks only that argsz covers header and body; it never reads argsz bytes
+        try (VfioDevice d = kernel.open(m.device()); DmaBuf b = d.exportDmaBuf(get(m.index(), r(0, P)).withArgsz(4096))) {
+            assertEquals(P, seekEnd(b.fd()));
+        }
+    }
+
+    @Test
+    void probeWithoutGetAnswersZero() throws KernelException {
+        try (VfioDevice d = kernel.open(roles().nvme())) {
+            assertNull(d.featureDmaBuf(DmaBufRequest.probe().withFeatureFlags(PROBE | FEATURE_DMA_BUF)), "PROBE alone");
+            // PROBE is answered before the body is looked at
+            assertNull(d.featureDmaBuf(get(100, r(1, 0)).withFeatureFlags(PROBE | GET | FEATURE_DMA_BUF).withNrRanges(0)),
+                    "PROBE|GET with a body that a GET would refuse");
         }
     }
 

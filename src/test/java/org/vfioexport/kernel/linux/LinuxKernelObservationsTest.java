@@ -88,4 +88,31 @@ class LinuxKernelObservationsTest {
             first.probeDmaBuf();
         }
     }
+
+    @Test
+    void hugeRangeCounts(TestReporter report) throws Exception {
+        try (VfioDevice d = kernel.open(NVME)) {
+            for (int n : new int[] {1 << 20, 1 << 28, 0xFFFFFFFF}) {
+                String answer;
+                try (DmaBuf b = d.exportDmaBuf(DmaBufRequest.get(2, 0, 4096).withNrRanges(n))) {
+                    answer = "accepted?! size " + b.size();
+                } catch (KernelException e) {
+                    answer = e.errnoName();
+                }
+                report.publishEntry("nr_ranges " + Integer.toUnsignedString(n) + " with one range supplied", answer);
+            }
+        }
+    }
+
+    @Test
+    void theDmaBufFile(TestReporter report) throws Exception {
+        try (VfioDevice d = kernel.open(NVME); DmaBuf b = d.exportDmaBuf(DmaBufRequest.get(2, 4096, 8192))) {
+            String link = org.vfioexport.ffm.posix.Posix.readlink("/proc/self/fd/" + b.fd());
+            assertEquals("/dmabuf:", link);
+            String info = Files.readString(Path.of("/proc/self/fdinfo/" + b.fd()));
+            report.publishEntry("fdinfo", info.strip().replace('\n', ';').replace('\t', ' '));
+            assertTrue(info.contains("size:\t8192"), info);
+            assertTrue(info.contains("exp_name:\tvfio_pci_core"), info);
+        }
+    }
 }

@@ -34,4 +34,20 @@ class SimKernelContractTest extends KernelContract {
     protected void romAndVgaRegionsAreAbsent() throws Exception {
         super.romAndVgaRegionsAreAbsent();
     }
+
+    @Test
+    @Disabled("sim disagrees with Linux 7.2: open_flags O_WRONLY|O_CLOEXEC gives a write-only dma-buf fd on 7.2 "
+            + "(F_GETFL access mode 1); the sim's fd is O_RDWR (2)")
+    @Override
+    protected void openFlagsSetTheAccessMode() throws Exception {
+        super.openFlagsSetTheAccessMode();
+    }
+
+    @Test
+    @Disabled("sim disagrees with Linux 7.2: open_flags without O_CLOEXEC (O_RDONLY, O_RDWR) give an fd without "
+            + "FD_CLOEXEC on 7.2; the sim's fd is always close-on-exec")
+    @Override
+    protected void openFlagsSetCloseOnExec() throws Exception {
+        super.openFlagsSetCloseOnExec();
+    }
 }
