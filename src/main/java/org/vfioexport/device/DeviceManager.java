@@ -40,7 +40,8 @@ public final class DeviceManager {
         for (String id : ids) {
             opening.add(vertx.executeBlocking(() -> open(kernel, id, names.getOrDefault(id, id)), false));
         }
-        return Future.all(opening).recover(err -> {
+        // join, not all: wait for every open to finish before judging, so a failure cannot race a late success
+        return Future.join(opening).recover(err -> {
             // close what did open, so a failed start leaks no device fd
             for (Future<Opened> f : opening) if (f.succeeded()) f.result().device().close();
             return Future.failedFuture(err);

@@ -120,6 +120,7 @@ final class DeviceFixture implements AutoCloseable {
     /** Every recorded event, checked against the protocol's invariants. */
     EventInvariants checkInvariants() {
         EventInvariants inv = new EventInvariants();
+        hub.heads(null).keySet().forEach(this::eventsOf);   // wait until the recorder has everything
         List<Event> all;
         synchronized (events) {
             all = List.copyOf(events);
