@@ -32,7 +32,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * The one thing that crosses threads is an export's reference count, which mirrors the kernel's file refcount:
  * see {@link Export}.
  */
-final class DeviceVerticle extends VerticleBase implements DeviceHandle {
+final class DeviceVerticle extends VerticleBase implements ManagedDevice {
     private final VfioDevice device;
     private final String backend;
     private final String name;
@@ -425,7 +425,8 @@ final class DeviceVerticle extends VerticleBase implements DeviceHandle {
     }
 
     /** Exports alive now, from any thread (a counter the loop keeps beside its table). */
-    int exportCount() {
+    @Override
+    public int exportCount() {
         return alive.get();
     }
 }

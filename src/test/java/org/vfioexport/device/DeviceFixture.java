@@ -32,9 +32,13 @@ final class DeviceFixture implements AutoCloseable {
     private final Subscription recorder;
 
     DeviceFixture(Vertx vertx, SimKernel kernel) {
+        this(vertx, kernel, Discipline.MESSAGE_ORDER);
+    }
+
+    DeviceFixture(Vertx vertx, SimKernel kernel, Discipline discipline) {
         this.vertx = vertx;
         this.kernel = kernel;
-        this.devices = await(DeviceManager.start(vertx, kernel, hub));
+        this.devices = await(DeviceManager.start(vertx, kernel, hub, java.util.Map.of(), discipline));
         this.recorder = hub.subscribe(null, null, Integer.MAX_VALUE, vertx.getOrCreateContext(), e -> {
             synchronized (events) {
                 events.add(e);
