@@ -2,37 +2,111 @@ package org.vfioexport.device;
 
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import org.vfioexport.events.Cause;
 import org.vfioexport.events.EventHub;
+import org.vfioexport.kernel.DeviceInfo;
+import org.vfioexport.kernel.KernelException;
+import org.vfioexport.kernel.Region;
+import org.vfioexport.kernel.VfioDevice;
 import org.vfioexport.kernel.VfioKernel;
 
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
-/** Deploys one {@code DeviceVerticle} per device of a kernel and hands out their handles. */
+/** Opens every device of a kernel, deploys one {@link DeviceVerticle} per device and hands out their handles. */
 public final class DeviceManager {
-    private DeviceManager() {}
+    private final Vertx vertx;
+    private final Map<String, DeviceVerticle> devices;
+    private final List<String> deploymentIds;
 
-    /** Opens every device of {@code kernel} and deploys its verticle. */
-    public static Future<DeviceManager> start(Vertx vertx, VfioKernel kernel, EventHub hub) {
-        throw new UnsupportedOperationException("being written");
+    private DeviceManager(Vertx vertx, Map<String, DeviceVerticle> devices, List<String> deploymentIds) {
+        this.vertx = vertx;
+        this.devices = devices;
+        this.deploymentIds = deploymentIds;
     }
 
-    /** Device ids in configuration order. */
+    /** What opening a device told us, read on a worker before its verticle is deployed. */
+    private record Opened(VfioDevice device, String name, boolean reset, List<Region> regions, boolean memory) {}
+
+    /**
+     * Opens every device of {@code kernel} and deploys its verticle. {@code names} gives a device's display name
+     * (may be empty). A device that fails to open fails the start, naming the device and the errno.
+     */
+    public static Future<DeviceManager> start(Vertx vertx, VfioKernel kernel, EventHub hub, Map<String, String> names) {
+        List<String> ids = kernel.deviceIds();
+        List<Future<Opened>> opening = new ArrayList<>();
+        for (String id : ids) {
+            opening.add(vertx.executeBlocking(() -> open(kernel, id, names.getOrDefault(id, id)), false));
+        }
+        return Future.all(opening).recover(err -> {
+            // close what did open, so a failed start leaks no device fd
+            for (Future<Opened> f : opening) if (f.succeeded()) f.result().device().close();
+            return Future.failedFuture(err);
+        }).compose(all -> {
+            Map<String, DeviceVerticle> verticles = new LinkedHashMap<>();
+            List<Future<String>> deploying = new ArrayList<>();
+            for (int i = 0; i < ids.size(); i++) {
+                Opened o = opening.get(i).result();
+                DeviceVerticle v = new DeviceVerticle(o.device(), kernel.name(), o.name(), o.reset(), o.regions(),
+                        o.memory(), hub.log(ids.get(i)));
+                verticles.put(ids.get(i), v);
+                deploying.add(vertx.deployVerticle(v));
+            }
+            return Future.all(deploying).map(d -> {
+                List<String> deployments = new ArrayList<>();
+                for (Future<String> f : deploying) deployments.add(f.result());
+                return new DeviceManager(vertx, verticles, deployments);
+            });
+        });
+    }
+
+    public static Future<DeviceManager> start(Vertx vertx, VfioKernel kernel, EventHub hub) {
+        return start(vertx, kernel, hub, Map.of());
+    }
+
+    private static Opened open(VfioKernel kernel, String id, String name) throws KernelException {
+        VfioDevice d = kernel.open(id);
+        try {
+            DeviceInfo info = d.info();
+            return new Opened(d, name, info.resetSupported(), d.regions(), d.memoryEnabled());
+        } catch (KernelException | RuntimeException e) {
+            d.close();
+            throw e;
+        }
+    }
+
+    /** Device ids in the kernel's order. */
     public List<String> ids() {
-        throw new UnsupportedOperationException("being written");
+        return List.copyOf(devices.keySet());
     }
 
     /** The handle of {@code id}, or null. */
     public DeviceHandle get(String id) {
-        throw new UnsupportedOperationException("being written");
+        return devices.get(id);
     }
 
     /** Exports alive across all devices. */
     public int liveExports() {
-        throw new UnsupportedOperationException("being written");
+        int n = 0;
+        for (DeviceVerticle v : devices.values()) n += v.exportCount();
+        return n;
     }
 
-    /** Releases every export (cause shutdown), closes every device, undeploys. */
+    /** Closes every device, releasing each export with {@code cause}, then undeploys the verticles. */
+    public Future<Void> shutdown(Cause cause) {
+        List<Future<Void>> closing = new ArrayList<>();
+        for (DeviceVerticle v : devices.values()) closing.add(v.close(cause));
+        return Future.join(closing).compose(x -> {
+            List<Future<Void>> undeploying = new ArrayList<>();
+            for (String d : deploymentIds) undeploying.add(vertx.undeploy(d));
+            return Future.join(undeploying);
+        }).mapEmpty();
+    }
+
+    /** Closes every device with cause {@code shutdown}. */
     public Future<Void> shutdown() {
-        throw new UnsupportedOperationException("being written");
+        return shutdown(Cause.SHUTDOWN);
     }
 }

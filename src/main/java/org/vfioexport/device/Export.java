@@ -1,5 +1,7 @@
 package org.vfioexport.device;
 
+import io.vertx.core.Promise;
+import org.vfioexport.events.Cause;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaRange;
 
@@ -109,13 +111,27 @@ public final class Export {
 
     /**
      * Drops the owner's reference, once: safe from any thread. Returns false if release had already begun (a
-     * second release of the same export). Returns true otherwise; {@code lastRef} then tells whether nobody else
-     * holds a reference (the caller finishes the release) or an iterating operation does (it will).
+     * second release of the same export). Returns true otherwise; {@code lastRef[0]} then tells whether nobody
+     * else held a reference (the caller finishes the release) or an iterating operation did (its {@link #put()}
+     * will). The cause and the promise are recorded before the reference drops, so whoever finishes sees them.
      */
-    boolean beginRelease(boolean[] lastRef) {
+    boolean beginRelease(Cause cause, Promise<Export> done, boolean[] lastRef) {
         if (!ownerRefDropped.compareAndSet(false, true)) return false;
+        releaseCause = cause;
+        releaseDone = done;
         lastRef[0] = refs.decrementAndGet() == 0;
         return true;
+    }
+
+    private volatile Cause releaseCause;
+    private volatile Promise<Export> releaseDone;
+
+    Cause releaseCause() {
+        return releaseCause;
+    }
+
+    Promise<Export> releaseDone() {
+        return releaseDone;
     }
 
     /** True once the owner's reference is gone. */

@@ -1,0 +1,53 @@
+package org.vfioexport.kernel.sim;
+
+import org.vfioexport.kernel.RegionKind;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A simulated device, from configuration.
+ *
+ * @param resetMethod      whether the function has a reset method (VFIO_DEVICE_FLAGS_RESET)
+ * @param dmabufSupported  false models a kernel built without CONFIG_VFIO_PCI_DMABUF (ENOTTY)
+ * @param variantDriver    true models a variant driver without {@code get_dmabuf_phys} (EOPNOTSUPP, even for PROBE)
+ */
+public record SimDeviceSpec(String id, String name, boolean resetMethod, boolean dmabufSupported,
+                            boolean variantDriver, List<SimRegionSpec> regions) {
+    public SimDeviceSpec {
+        regions = List.copyOf(regions);
+    }
+
+    public SimRegionSpec bar(int index) {
+        for (SimRegionSpec r : regions) if (r.index() == index) return r;
+        return null;
+    }
+
+    /** Reads one entry of the configuration's {@code devices} list. */
+    @SuppressWarnings("unchecked")
+    public static SimDeviceSpec fromMap(Map<String, Object> m) {
+        String id = (String) m.get("id");
+        if (id == null || !id.matches("[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]")) {
+            throw new IllegalArgumentException("device id must be a PCI address DDDD:BB:DD.F, got " + id);
+        }
+        List<SimRegionSpec> regions = new ArrayList<>();
+        for (Object o : (List<Object>) m.getOrDefault("regions", List.of())) {
+            Map<String, Object> r = (Map<String, Object>) o;
+            int index = ((Number) r.get("index")).intValue();
+            if (index < 0 || index > 5) throw new IllegalArgumentException(id + ": BAR index must be 0..5, got " + index);
+            RegionKind kind = switch ((String) r.getOrDefault("kind", "mmio")) {
+                case "mmio" -> RegionKind.MMIO;
+                case "io" -> RegionKind.IO;
+                default -> throw new IllegalArgumentException(id + ": region kind must be mmio or io");
+            };
+            long size = ((Number) r.get("size")).longValue();
+            if (size <= 0 || Long.bitCount(size) != 1) {
+                throw new IllegalArgumentException(id + ": BAR" + index + " size must be a power of two, got " + size);
+            }
+            regions.add(new SimRegionSpec(index, kind, size, Boolean.TRUE.equals(r.get("prefetchable"))));
+        }
+        return new SimDeviceSpec(id, (String) m.getOrDefault("name", id), Boolean.TRUE.equals(m.get("reset")),
+                !Boolean.FALSE.equals(m.get("dmabuf")), Boolean.TRUE.equals(m.get("variant_driver")), regions);
+    }
+}

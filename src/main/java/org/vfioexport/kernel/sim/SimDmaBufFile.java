@@ -1,0 +1,53 @@
+package org.vfioexport.kernel.sim;
+
+import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.PosixException;
+import org.vfioexport.kernel.DmaBuf;
+
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The fd the simulated ioctl returns: a real, sealed memfd of exactly the export's size, so {@code fstat},
+ * {@code lseek(SEEK_END)} and SCM_RIGHTS behave as with a real dma-buf. Closing it is the caller's {@code fput}.
+ */
+final class SimDmaBufFile implements DmaBuf {
+    private final SimDmaBuf buf;
+    private final int fd;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    SimDmaBufFile(SimDmaBuf buf, int fd) {
+        this.buf = buf;
+        this.fd = fd;
+    }
+
+    SimDmaBuf kernelObject() {
+        return buf;
+    }
+
+    @Override
+    public int fd() {
+        return fd;
+    }
+
+    @Override
+    public long size() {
+        return buf.size();
+    }
+
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) return;
+        try {
+            Posix.close(fd);
+        } catch (PosixException e) {
+            throw new IllegalStateException("closing dma-buf fd " + fd, e);
+        } finally {
+            buf.fput();
+        }
+    }
+
+    @Override
+    public boolean isClosed() {
+        return closed.get();
+    }
+}

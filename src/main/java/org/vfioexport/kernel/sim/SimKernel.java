@@ -1,0 +1,143 @@
+package org.vfioexport.kernel.sim;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.vfioexport.kernel.DmaBuf;
+import org.vfioexport.kernel.Errno;
+import org.vfioexport.kernel.KernelException;
+import org.vfioexport.kernel.Ops;
+import org.vfioexport.kernel.VfioDevice;
+import org.vfioexport.kernel.VfioKernel;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The simulated kernel, the embedded default backend: devices from configuration, kernel semantics of 6.19 or
+ * 7.1, real memfd-backed dma-buf fds, fault injection, deferred release, and an importer API for tests.
+ */
+public final class SimKernel implements VfioKernel {
+    private final Map<String, SimDeviceSpec> specs = new LinkedHashMap<>();
+    private final Map<String, SimDevice> open = new LinkedHashMap<>();   // guarded by this
+    private final Map<String, Boolean> memoryAtClose = new LinkedHashMap<>();
+    private final SimSemantics semantics;
+    private final boolean memoryEnabledAtOpen;
+    private final SimFaults faults = new SimFaults();
+    private final DeferredWork deferred = new DeferredWork();
+
+    public SimKernel(List<SimDeviceSpec> devices, SimSemantics semantics, boolean memoryEnabledAtOpen) {
+        for (SimDeviceSpec d : devices) {
+            if (specs.put(d.id(), d) != null) throw new IllegalArgumentException("device " + d.id() + " listed twice");
+        }
+        this.semantics = semantics;
+        this.memoryEnabledAtOpen = memoryEnabledAtOpen;
+    }
+
+    /** From the configuration's {@code devices} list and optional {@code sim} section. */
+    @SuppressWarnings("unchecked")
+    public static SimKernel fromConfig(Map<String, Object> conf) {
+        List<SimDeviceSpec> devices = new ArrayList<>();
+        for (Object o : (List<Object>) conf.getOrDefault("devices", List.of())) {
+            devices.add(SimDeviceSpec.fromMap((Map<String, Object>) o));
+        }
+        Map<String, Object> sim = (Map<String, Object>) conf.getOrDefault("sim", Map.of());
+        SimSemantics sem = SimSemantics.parse(String.valueOf(sim.getOrDefault("semantics", "6.19")));
+        boolean mem = !Boolean.FALSE.equals(sim.get("memory_enabled_at_open"));
+        return new SimKernel(devices, sem, mem);
+    }
+
+    @SuppressWarnings("unchecked")
+    public static SimKernel fromConfigFile(Path file) throws IOException {
+        return fromConfig(new ObjectMapper().readValue(file.toFile(), Map.class));
+    }
+
+    /** The same devices and settings under other semantics (for tests that compare generations). */
+    public static SimKernel fromConfigFile(Path file, SimSemantics semantics) throws IOException {
+        SimKernel k = fromConfigFile(file);
+        return new SimKernel(List.copyOf(k.specs.values()), semantics, k.memoryEnabledAtOpen);
+    }
+
+    @Override
+    public String name() {
+        return "sim";
+    }
+
+    @Override
+    public boolean isAvailable() {
+        return true;
+    }
+
+    @Override
+    public String unavailabilityCause() {
+        return null;
+    }
+
+    @Override
+    public List<String> deviceIds() {
+        return List.copyOf(specs.keySet());
+    }
+
+    public SimSemantics semantics() {
+        return semantics;
+    }
+
+    public SimFaults faults() {
+        return faults;
+    }
+
+    public DeferredWork deferred() {
+        return deferred;
+    }
+
+    /**
+     * Opens a device. Like vfio_pci_core_enable, opening tries a function reset first: EAGAIN from it aborts the
+     * open (inject it at step {@code open.try_reset}). The memory-enable bit starts as configured, and survives a
+     * close and reopen.
+     */
+    @Override
+    public synchronized VfioDevice open(String deviceId) throws KernelException {
+        SimDeviceSpec spec = specs.get(deviceId);
+        if (spec == null) throw new KernelException(Ops.OPEN, Errno.ENOENT, "no device " + deviceId);
+        if (open.containsKey(deviceId)) throw new KernelException(Ops.OPEN, Errno.EBUSY, deviceId + " is already open");
+        faults.enter("open", Ops.OPEN);
+        try {
+            faults.enter("open.try_reset", Ops.OPEN);
+        } catch (KernelException e) {
+            if (e.errno() == Errno.EAGAIN.value) throw e;
+            // any other failure only marks reset as unsupported in the kernel; the model keeps its configured method
+        }
+        int ordinal = new ArrayList<>(specs.keySet()).indexOf(deviceId);
+        SimDevice d = new SimDevice(this, spec, ordinal, memoryAtClose.getOrDefault(deviceId, memoryEnabledAtOpen));
+        open.put(deviceId, d);
+        return d;
+    }
+
+    synchronized void closed(SimDevice d) {
+        open.remove(d.id(), d);
+        memoryAtClose.put(d.id(), d.isOpenMemoryBit());
+    }
+
+    /** The open device object, for tests that look inside the model. */
+    public synchronized SimDevice device(String id) {
+        return open.get(id);
+    }
+
+    /** The kernel object behind a dma-buf this kernel returned: importers attach through it. */
+    public static SimDmaBuf kernelObject(DmaBuf buf) {
+        if (buf instanceof SimDmaBufFile f) return f.kernelObject();
+        throw new IllegalArgumentException("not a simulated dma-buf: " + buf);
+    }
+
+    @Override
+    public void close() {
+        List<SimDevice> devices;
+        synchronized (this) {
+            devices = List.copyOf(open.values());
+        }
+        for (SimDevice d : devices) d.close();
+        deferred.close();
+    }
+}
