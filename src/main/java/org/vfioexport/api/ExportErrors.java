@@ -21,7 +21,7 @@ public final class ExportErrors {
 
     public static RpcException explain(KernelException k, long region, List<DmaRange> ranges, List<Region> regions) {
         String why = reason(k.errno(), region, ranges, regions);
-        String message = (why == null ? "the kernel refused the export" : why) + " (" + k.getMessage() + ")";
+        String message = why == null ? k.getMessage() : why + " (" + k.op() + ": " + k.errnoName() + ")";
         return new RpcException(ErrorCode.KERNEL_REFUSED, message,
                 new JsonObject().put("errno", k.errno()).put("name", k.errnoName()).put("op", k.op()));
     }

@@ -184,6 +184,11 @@ public final class Session {
         service.sessions().remove(this);
     }
 
+    /** Closes the connection after what was already written (shutdown); the session then ends. */
+    public Future<Void> endGracefully() {
+        return socket.end().otherwiseEmpty();
+    }
+
     /** Writes one JSON message as a line. */
     public void send(JsonObject message) {
         writer.write(line(message));
@@ -197,7 +202,10 @@ public final class Session {
     public <T> Future<T> here(Future<T> f) {
         if (f.isComplete() && Vertx.currentContext() == context) return f;
         Promise<T> p = Promise.promise();
-        f.onComplete(ar -> context.runOnContext(v -> p.handle(ar)));
+        f.onComplete(ar -> {
+            if (Vertx.currentContext() == context) p.handle(ar);
+            else context.runOnContext(v -> p.handle(ar));
+        });
         return p.future();
     }
 
