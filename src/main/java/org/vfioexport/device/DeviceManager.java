@@ -69,6 +69,10 @@ public final class DeviceManager {
         });
     }
 
+    public static Future<DeviceManager> start(Vertx vertx, VfioKernel kernel, EventHub hub, Map<String, String> names) {
+        return start(vertx, kernel, hub, names, Discipline.MESSAGE_ORDER);
+    }
+
     public static Future<DeviceManager> start(Vertx vertx, VfioKernel kernel, EventHub hub) {
         return start(vertx, kernel, hub, Map.of(), Discipline.MESSAGE_ORDER);
     }
