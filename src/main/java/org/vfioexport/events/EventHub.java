@@ -46,8 +46,14 @@ public final class EventHub {
      * so other verticles (or other nodes of a clustered event bus) can follow the devices.
      */
     public static EventHub publishingTo(io.vertx.core.Vertx vertx, int retention) {
+        return publishingTo(vertx, retention, e -> {});
+    }
+
+    /** As {@link #publishingTo(io.vertx.core.Vertx, int)}, also handing every event to {@code tap} (metrics). */
+    public static EventHub publishingTo(io.vertx.core.Vertx vertx, int retention, Consumer<Event> tap) {
         io.vertx.core.eventbus.EventBus bus = vertx.eventBus();
         return new EventHub(retention, e -> {
+            tap.accept(e);
             io.vertx.core.json.JsonObject json = e.toJson();
             bus.publish(address(e.device()), json);
             bus.publish(ALL, json);

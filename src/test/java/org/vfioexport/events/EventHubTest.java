@@ -144,7 +144,8 @@ class EventHubTest {
     @Test
     @DisplayName("events are published on the Vert.x event bus, per device and on the all-devices address")
     void eventBus() throws Exception {
-        EventHub hub = EventHub.publishingTo(vertx, 100);
+        EventMetrics metrics = new EventMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry());
+        EventHub hub = EventHub.publishingTo(vertx, 100, metrics);
         CompletableFuture<JsonObject> perDevice = new CompletableFuture<>(), all = new CompletableFuture<>();
         vertx.eventBus().<JsonObject>consumer(EventHub.address(DEV), m -> perDevice.complete(m.body())).completion()
                 .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -156,5 +157,7 @@ class EventHubTest {
         assertEquals("reset", e.getString("cause"));
         assertEquals(1L, e.getLong("seq"));
         assertEquals(e, all.get(10, TimeUnit.SECONDS));
+        assertEquals(1, metrics.count(DEV, EventType.EXPORT_REVOKED), "counted once in the metrics");
+        assertEquals(0, metrics.count(DEV, EventType.EXPORT_RESTORED));
     }
 }
