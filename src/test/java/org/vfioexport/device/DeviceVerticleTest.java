@@ -229,6 +229,42 @@ class DeviceVerticleTest {
     }
 
     @Test
+    @DisplayName("exports overlap on the worker pool; a reset waits for those in flight and holds back those after it")
+    void sharedAndExclusive() throws Exception {
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch aEntered = new java.util.concurrent.CountDownLatch(1);
+        long base = fx.kernel.faults().calls();
+        fx.kernel.faults().onStep("feature.dma_buf_export", n -> {
+            if (n == 1) {
+                aEntered.countDown();
+                try {
+                    assertTrue(release.await(DeviceFixture.WAIT_MS, java.util.concurrent.TimeUnit.MILLISECONDS));
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+            }
+        });
+        Future<Export> a = fx.device(NVME).export(new ExportRequest("t", 2, List.of(new DmaRange(0, PG)), 0));
+        assertTrue(aEntered.await(DeviceFixture.WAIT_MS, java.util.concurrent.TimeUnit.MILLISECONDS));
+        Export b = fx.export(NVME, 2, PG, PG);                    // completes while a is still in the kernel
+        assertFalse(a.isComplete(), "a is held in the kernel");
+        Future<ResetResult> r = fx.device(NVME).reset();
+        Future<Export> c = fx.device(NVME).export(new ExportRequest("t", 2, List.of(new DmaRange(2 * PG, PG)), 0));
+        await(fx.device(NVME).describe());                        // every message above has reached the loop
+        assertFalse(r.isComplete() || c.isComplete(), "the reset waits for a; c waits behind the reset");
+        release.countDown();
+        await(r);
+        await(c);
+        fx.kernel.faults().onStep("feature.dma_buf_export", null);
+        String aId = await(a).id().substring(NVME.length() + 1), bId = b.id().substring(NVME.length() + 1);
+        assertEquals(List.of("export.created:" + bId + ":client:live", "export.created:" + aId + ":client:live",
+                "device.state:reset:resetting", "export.revoked:" + bId + ":reset", "export.revoked:" + aId + ":reset",
+                "export.restored:" + bId + ":reset", "export.restored:" + aId + ":reset", "device.state:reset:ready",
+                "export.created:3:client:live"), shape(fx.eventsOf(NVME)));
+        assertTrue(fx.kernel.faults().calls() > base);
+    }
+
+    @Test
     @DisplayName("T7 device close: exports revoked and released (cause device-close), fds closed, device closed")
     void t7() {
         Export x = fx.export(NVME, 2, 0, PG);
