@@ -84,6 +84,7 @@ public final class Posix {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle SETSOCKOPT = fn("setsockopt",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle POLL = fn("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle READLINK = fn("readlink", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
 
     /** errno of the call that just filled {@code state}. */
@@ -449,6 +450,30 @@ public final class Posix {
             int rc = (int) GETSOCKOPT.invokeExact(st, sock, SOL_SOCKET, SO_PEERCRED, cred, len);
             check(rc, st, "getsockopt(SO_PEERCRED)");
             return new PeerCred(cred.get(JAVA_INT, 0), cred.get(JAVA_INT, 4), cred.get(JAVA_INT, 8));
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static final short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16;
+
+    /**
+     * poll(2) on one fd: the returned events, or 0 when {@code timeoutMs} passed first (-1 waits for ever).
+     * EINTR is retried with the full timeout again, which only lengthens a wait.
+     */
+    public static int poll(int fd, short events, int timeoutMs) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            MemorySegment pfd = a.allocate(8, 4); // struct pollfd { int fd; short events; short revents; }
+            pfd.set(JAVA_INT, 0, fd);
+            pfd.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 4, events);
+            while (true) {
+                int rc = (int) POLL.invokeExact(st, pfd, 1L, timeoutMs);
+                if (rc >= 0) return rc == 0 ? 0 : pfd.get(java.lang.foreign.ValueLayout.JAVA_SHORT, 6);
+                if (errno(st) != Errno.EINTR) throw new PosixException("poll", errno(st));
+            }
         } catch (PosixException e) {
             throw e;
         } catch (Throwable t) {

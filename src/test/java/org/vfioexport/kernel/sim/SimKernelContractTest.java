@@ -19,23 +19,6 @@ class SimKernelContractTest extends KernelContract {
     }
 
     @Test
-    @Disabled("sim disagrees with Linux 7.2: after close with memory off and reopen, 7.2 reports PCI_COMMAND.MEMORY on "
-            + "(close restores the state saved at open); the sim keeps it off (memoryAtClose)")
-    @Override
-    protected void memoryDecodingIsOnAgainAfterCloseAndReopen() throws Exception {
-        super.memoryDecodingIsOnAgainAfterCloseAndReopen();
-    }
-
-    @Test
-    @Disabled("sim disagrees with Linux 7.2: a size-0 ROM is kind ROM in the sim, ABSENT from LinuxKernel; "
-            + "for region 8 (VGA) 7.2 answers EINVAL on a device without VGA (LinuxKernel maps it to ABSENT), "
-            + "the sim answers size 0 kind VGA")
-    @Override
-    protected void romAndVgaRegionsAreAbsent() throws Exception {
-        super.romAndVgaRegionsAreAbsent();
-    }
-
-    @Test
     @Disabled("sim disagrees with Linux 7.2: open_flags O_WRONLY|O_CLOEXEC gives a write-only dma-buf fd on 7.2 "
             + "(F_GETFL access mode 1); the sim's fd is O_RDWR (2)")
     @Override

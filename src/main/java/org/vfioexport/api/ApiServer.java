@@ -1,0 +1,79 @@
+package org.vfioexport.api;
+
+import io.netty.channel.Channel;
+import io.netty.channel.epoll.EpollDomainSocketChannel;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.internal.net.NetSocketInternal;
+import io.vertx.core.net.NetServer;
+import io.vertx.core.net.NetSocket;
+import io.vertx.core.net.SocketAddress;
+import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.PosixException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+
+/**
+ * The protocol's listener: a Vert.x NetServer on a Unix domain socket, on the native epoll transport (needed for
+ * fd passing and peer credentials). Each accepted connection becomes a {@link Session}.
+ */
+public final class ApiServer {
+    private final Vertx vertx;
+    private final Service service;
+    private NetServer server;
+    private Path socketPath;
+
+    public ApiServer(Vertx vertx, Service service) {
+        this.vertx = vertx;
+        this.service = service;
+    }
+
+    /** Binds {@code path} (which must not exist) and sets its mode to 0660. */
+    public Future<Void> listen(Path path) {
+        if (!vertx.isNativeTransportEnabled()) {
+            return Future.failedFuture(new IllegalStateException("the native epoll transport is not available ("
+                    + vertx.unavailableNativeTransportCause() + "); fd passing needs it"));
+        }
+        this.socketPath = path;
+        server = vertx.createNetServer().connectHandler(this::accept);
+        return server.listen(SocketAddress.domainSocketAddress(path.toString())).compose(s -> {
+            try {
+                Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-rw----"));
+                return Future.succeededFuture();
+            } catch (IOException e) {
+                return Future.failedFuture(e);
+            }
+        });
+    }
+
+    public Path socketPath() {
+        return socketPath;
+    }
+
+    private void accept(NetSocket so) {
+        Channel ch = ((NetSocketInternal) so).channelHandlerContext().channel();
+        Posix.PeerCred peer;
+        try {
+            peer = Posix.peerCred(((EpollDomainSocketChannel) ch).fd().intValue());
+        } catch (PosixException e) {
+            so.close();
+            return;
+        }
+        FdWriter writer = new FdWriter(vertx, so);
+        Session session = new Session(service, vertx, so, writer, peer);
+        service.sessions().add(session);
+        so.closeHandler(v -> session.end());
+        so.exceptionHandler(t -> so.close());
+        session.greet();
+        so.handler(new LineFramer(service.maxLineBytes(), session::handleLine, session::lineTooLong));
+    }
+
+    /** Stops accepting and closes every connection (their sessions end). Netty removes the socket file. */
+    public Future<Void> close() {
+        if (server == null) return Future.succeededFuture();
+        return server.close();
+    }
+}

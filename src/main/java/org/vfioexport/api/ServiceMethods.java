@@ -1,0 +1,203 @@
+package org.vfioexport.api;
+
+import io.vertx.core.Future;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import org.vfioexport.device.DeviceHandle;
+import org.vfioexport.device.DeviceSnapshot;
+import org.vfioexport.device.Export;
+import org.vfioexport.device.ExportRequest;
+import org.vfioexport.events.Cause;
+import org.vfioexport.events.Subscription;
+import org.vfioexport.kernel.DmaRange;
+import org.vfioexport.kernel.KernelException;
+
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** The protocol's methods. Each checks its params completely before it calls a device. */
+public final class ServiceMethods {
+    private ServiceMethods() {}
+
+    // open(2) flags as the kernel uAPI takes them
+    private static final int O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 02000000;
+
+    public static MethodRegistry registry() {
+        MethodRegistry r = new MethodRegistry();
+        r.register("rpc.methods", (s, p) -> {
+            p.only();
+            return ok(new JsonObject().put("methods", new JsonArray(s.service().methods().names())));
+        });
+        r.register("server.info", ServiceMethods::serverInfo);
+        r.register("device.list", ServiceMethods::deviceList);
+        r.register("device.get", ServiceMethods::deviceGet);
+        r.register("device.reset", ServiceMethods::deviceReset);
+        r.register("device.set_memory", ServiceMethods::deviceSetMemory);
+        r.register("export.create", ServiceMethods::exportCreate);
+        r.register("export.release", ServiceMethods::exportRelease);
+        r.register("export.get", ServiceMethods::exportGet);
+        r.register("export.list", ServiceMethods::exportList);
+        r.register("events.subscribe", ServiceMethods::eventsSubscribe);
+        r.register("events.unsubscribe", ServiceMethods::eventsUnsubscribe);
+        return r;
+    }
+
+    private static Future<Reply> ok(JsonObject result) {
+        return Future.succeededFuture(Reply.of(result));
+    }
+
+    private static Future<Reply> serverInfo(Session s, Params p) {
+        p.only();
+        Service svc = s.service();
+        return ok(new JsonObject().put("version", Service.VERSION).put("backend", svc.backend()).put("pid", svc.pid())
+                .put("uptime_ms", svc.uptimeMillis()).put("devices", s.visibleDevices().size())
+                .put("exports", svc.devices().liveExports()).put("subscribers", svc.hub().subscriberCount()));
+    }
+
+    private static Future<Reply> deviceList(Session s, Params p) {
+        p.only();
+        List<Future<DeviceSnapshot>> all = new ArrayList<>();
+        for (String id : s.visibleDevices()) all.add(s.device(id).describe());
+        return Future.all(all).map(cf -> {
+            JsonArray out = new JsonArray();
+            for (Future<DeviceSnapshot> f : all) out.add(Wire.device(f.result()));
+            return Reply.of(new JsonObject().put("devices", out));
+        });
+    }
+
+    private static Future<Reply> deviceGet(Session s, Params p) {
+        p.only("device");
+        DeviceHandle h = s.device(p.string("device"));
+        return h.describe().map(d -> Reply.of(Wire.device(d)));
+    }
+
+    private static Future<Reply> deviceReset(Session s, Params p) {
+        p.only("device");
+        DeviceHandle h = s.device(p.string("device"));
+        return h.reset().map(r -> Reply.of(new JsonObject().put("device", r.device()).put("revoked", r.revoked())
+                .put("restored", r.restored()).put("duration_us", r.durationMicros())));
+    }
+
+    private static Future<Reply> deviceSetMemory(Session s, Params p) {
+        p.only("device", "enabled");
+        String device = p.string("device");
+        boolean enabled = p.bool("enabled");
+        DeviceHandle h = s.device(device);
+        return h.setMemory(enabled).map(r -> Reply.of(new JsonObject().put("device", r.device())
+                .put("memory_enabled", r.memoryEnabled()).put("revoked", r.revoked()).put("restored", r.restored())));
+    }
+
+    private static Future<Reply> exportCreate(Session s, Params p) {
+        p.only("device", "region", "ranges", "offset", "length", "open_flags");
+        String device = p.string("device");
+        long region = p.u32("region");
+        List<DmaRange> ranges = new ArrayList<>();
+        if (p.has("ranges")) {
+            if (p.has("offset") || p.has("length")) {
+                throw RpcException.invalidParams(p.has("offset") ? "offset" : "length",
+                        "give either 'ranges' or 'offset' and 'length', not both");
+            }
+            JsonArray a = p.array("ranges");
+            for (int i = 0; i < a.size(); i++) {
+                Params e = p.element("ranges", a, i).only("offset", "length");
+                ranges.add(new DmaRange(e.u64("offset"), e.u64("length")));
+            }
+        } else {
+            if (!p.has("offset") && !p.has("length")) {
+                throw RpcException.invalidParams("ranges", "missing field 'ranges' (or 'offset' and 'length')");
+            }
+            ranges.add(new DmaRange(p.u64("offset"), p.u64("length")));
+        }
+        int openFlags = openFlags(p);
+        DeviceHandle h = s.device(device);
+        s.reserveExport();
+        ExportRequest req = new ExportRequest(s.id(), region, ranges, openFlags);
+        return s.here(h.export(req)).transform(ar -> {
+            if (ar.failed()) {
+                s.unreserveExport();
+                Throwable t = ar.cause();
+                if (t instanceof KernelException k) {
+                    return Future.failedFuture(ExportErrors.explain(k, region, ranges, s.service().regions(device)));
+                }
+                return Future.failedFuture(t);
+            }
+            Export e = ar.result();
+            if (!s.adopt(e)) return Future.failedFuture(RpcException.shuttingDown());
+            return Future.succeededFuture(new Reply(Wire.export(e), e));
+        });
+    }
+
+    private static int openFlags(Params p) {
+        if (!p.has("open_flags")) return O_RDWR | O_CLOEXEC;
+        List<String> names = p.stringList("open_flags");
+        int flags = 0;
+        for (int i = 0; i < names.size(); i++) {
+            flags |= switch (names.get(i)) {
+                case "cloexec" -> O_CLOEXEC;
+                case "rdwr" -> O_RDWR;
+                case "rdonly" -> O_RDONLY;
+                default -> throw RpcException.invalidParams("open_flags[" + i + "]", "unknown open flag '"
+                        + names.get(i) + "'; known: cloexec, rdwr, rdonly");
+            };
+        }
+        return flags;
+    }
+
+    private static Future<Reply> exportRelease(Session s, Params p) {
+        p.only("export_id");
+        String id = p.string("export_id");
+        Export e = s.export(id);
+        return s.release(e, Cause.CLIENT).map(x -> Reply.of(new JsonObject().put("export_id", id).put("released", true)));
+    }
+
+    private static Future<Reply> exportGet(Session s, Params p) {
+        p.only("export_id");
+        return ok(Wire.export(s.export(p.string("export_id"))));
+    }
+
+    private static Future<Reply> exportList(Session s, Params p) {
+        p.only("device");
+        String device = p.optString("device");
+        if (device != null) s.device(device);
+        JsonArray out = new JsonArray();
+        for (Export e : s.exports()) if (device == null || device.equals(e.device())) out.add(Wire.export(e));
+        return ok(new JsonObject().put("exports", out));
+    }
+
+    private static Future<Reply> eventsSubscribe(Session s, Params p) {
+        p.only("devices", "since");
+        List<String> visible = s.visibleDevices();
+        Set<String> devices = new LinkedHashSet<>(p.has("devices") ? p.stringList("devices") : visible);
+        for (String d : devices) if (!visible.contains(d)) throw RpcException.noSuchDevice(d);
+        Map<String, Long> since = p.has("since") ? p.u64Map("since") : null;
+        if (since != null) {
+            for (Map.Entry<String, Long> e : since.entrySet()) {
+                if (!devices.contains(e.getKey())) throw RpcException.noSuchDevice(e.getKey());
+                if (e.getValue() < 0) e.setValue(Long.MAX_VALUE); // a u64 beyond any seq: nothing to replay
+            }
+        }
+        Subscription sub = s.service().hub().subscribe(Set.copyOf(devices), since, s.service().policy().subscriberQueue(),
+                s.context(), event -> {
+                    s.send(Wire.notification("event", event.toJson()));
+                    return !s.writer().isFull();
+                });
+        s.addSubscription(sub);
+        JsonObject heads = new JsonObject();
+        s.service().hub().heads(devices).forEach(heads::put);
+        return ok(new JsonObject().put("subscription", sub.id()).put("heads", heads));
+    }
+
+    private static Future<Reply> eventsUnsubscribe(Session s, Params p) {
+        p.only("subscription");
+        String id = p.string("subscription");
+        Subscription sub = s.removeSubscription(id);
+        if (sub == null) {
+            throw RpcException.invalidParams("subscription", "no such subscription on this connection: " + id);
+        }
+        sub.close();
+        return ok(new JsonObject().put("subscription", id).put("unsubscribed", true));
+    }
+}

@@ -1,0 +1,84 @@
+package org.vfioexport.app;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The daemon's configuration file (JSON): {@code backend}, {@code socket}, {@code max_line_bytes}, {@code policy},
+ * and the {@code sim} and {@code devices} sections the simulated kernel reads.
+ */
+public final class Config {
+    public static final Path DEFAULT_FILE = Path.of("conf/vfio-export.json");
+    public static final String DEFAULT_SOCKET = "run/vfio-export.sock";
+
+    private final JsonObject json;
+
+    public Config(JsonObject json) {
+        this.json = json;
+    }
+
+    public static Config load(Path file) throws StartupException {
+        try {
+            return new Config(new JsonObject(Files.readString(file)));
+        } catch (IOException e) {
+            throw new StartupException("cannot read the configuration " + file + ": " + e.getMessage(), e);
+        } catch (DecodeException e) {
+            throw new StartupException("the configuration " + file + " is not a JSON object: " + e.getMessage(), e);
+        }
+    }
+
+    public JsonObject json() {
+        return json;
+    }
+
+    public String backend() {
+        return json.getString("backend", "sim");
+    }
+
+    public Path socket() {
+        return Path.of(json.getString("socket", DEFAULT_SOCKET));
+    }
+
+    public int maxLineBytes() {
+        return json.getInteger("max_line_bytes", 65536);
+    }
+
+    public JsonObject policy() {
+        return json.getJsonObject("policy", new JsonObject());
+    }
+
+    /** Device display names from the {@code devices} section. */
+    public Map<String, String> deviceNames() {
+        Map<String, String> names = new LinkedHashMap<>();
+        JsonArray devices = json.getJsonArray("devices", new JsonArray());
+        for (int i = 0; i < devices.size(); i++) {
+            JsonObject d = devices.getJsonObject(i);
+            if (d.getString("id") != null && d.getString("name") != null) names.put(d.getString("id"), d.getString("name"));
+        }
+        return names;
+    }
+
+    /** The whole file as plain maps and lists, the shape the backends' {@code fromConfig} take. */
+    @SuppressWarnings("unchecked")
+    public Map<String, Object> asMap() {
+        try {
+            return new ObjectMapper().readValue(json.encode(), Map.class);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public Config with(String key, Object value) {
+        JsonObject copy = json.copy();
+        if (value != null) copy.put(key, value);
+        return new Config(copy);
+    }
+}

@@ -1,0 +1,167 @@
+package org.vfioexport.app;
+
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import org.vfioexport.api.ApiServer;
+import org.vfioexport.api.Policy;
+import org.vfioexport.api.Service;
+import org.vfioexport.api.Session;
+import org.vfioexport.device.DeviceManager;
+import org.vfioexport.events.EventHub;
+import org.vfioexport.kernel.VfioKernel;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The running service: socket lock, kernel backend, devices, event hub, listener. {@link #start} returns once the
+ * socket accepts connections; {@link #stop} releases every export (cause shutdown), closes the devices, the
+ * connections and the socket.
+ */
+public final class Daemon {
+    private static final long STOP_TIMEOUT_S = 20;
+
+    private final Vertx vertx;
+    private final VfioKernel kernel;
+    private final SocketLock lock;
+    private final DeviceManager devices;
+    private final Service service;
+    private final ApiServer server;
+    private final Path socket;
+    private boolean stopped;
+
+    private Daemon(Vertx vertx, VfioKernel kernel, SocketLock lock, DeviceManager devices, Service service,
+                   ApiServer server, Path socket) {
+        this.vertx = vertx;
+        this.kernel = kernel;
+        this.lock = lock;
+        this.devices = devices;
+        this.service = service;
+        this.server = server;
+        this.socket = socket;
+    }
+
+    /** Starts with the configuration's backend. */
+    public static Daemon start(Config config) throws StartupException {
+        return start(config, null);
+    }
+
+    /**
+     * Starts on {@code config}'s socket. {@code kernel}, when given, is used instead of building the configured
+     * backend (tests keep a handle on the simulated kernel this way); the daemon closes it at stop.
+     */
+    public static Daemon start(Config config, VfioKernel kernel) throws StartupException {
+        Path socket = config.socket();
+        SocketLock lock = SocketLock.acquire(socket);
+        Vertx vertx = null;
+        VfioKernel k = kernel;
+        try {
+            if (k == null) k = Backends.create(config.backend(), config);
+            vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+            if (!vertx.isNativeTransportEnabled()) {
+                throw new StartupException("the native epoll transport is not available ("
+                        + vertx.unavailableNativeTransportCause() + "); fd passing needs it");
+            }
+            EventHub hub = new EventHub();
+            DeviceManager devices = await(DeviceManager.start(vertx, k, hub, config.deviceNames()), "opening the devices");
+            Policy policy = Policy.fromConfig(config.policy(), daemonUid());
+            Service service = new Service(devices, hub, policy, k.name(), config.maxLineBytes());
+            await(service.loadRegions(), "reading the region tables");
+            ApiServer server = new ApiServer(vertx, service);
+            await(server.listen(socket), "listening on " + socket);
+            return new Daemon(vertx, k, lock, devices, service, server, socket);
+        } catch (StartupException | RuntimeException e) {
+            closeQuietly(vertx);
+            if (k != null) k.close();
+            lock.close();
+            throw e;
+        } catch (Exception e) {
+            if (vertx != null) vertx.close();
+            if (k != null) k.close();
+            lock.close();
+            throw new StartupException(e.getMessage(), e);
+        }
+    }
+
+    private static void closeQuietly(Vertx vertx) {
+        if (vertx == null) return;
+        try {
+            vertx.close().await(STOP_TIMEOUT_S, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            System.err.println("vfio-exportd: closing Vert.x: " + e);
+        }
+    }
+
+    private static <T> T await(Future<T> f, String what) throws StartupException {
+        try {
+            return f.await(STOP_TIMEOUT_S, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new StartupException(what + " failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()), e);
+        }
+    }
+
+    /** The uid of this process: the owner of /proc/self. */
+    static int daemonUid() {
+        try {
+            return (Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid");
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read this process's uid", e);
+        }
+    }
+
+    public Path socket() {
+        return socket;
+    }
+
+    public Service service() {
+        return service;
+    }
+
+    public Vertx vertx() {
+        return vertx;
+    }
+
+    public VfioKernel kernel() {
+        return kernel;
+    }
+
+    /**
+     * Stops: new requests are refused (-32007), every export is released with cause shutdown and the devices
+     * closed, subscribers get the events already queued, then connections, socket, backend and lock go.
+     */
+    public synchronized void stop() {
+        if (stopped) return;
+        stopped = true;
+        service.beginShutdown();
+        try {
+            devices.shutdown().transform(x -> drainSessions()).transform(x -> server.close())
+                    .transform(x -> vertx.close()).await(STOP_TIMEOUT_S, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            System.err.println("vfio-exportd: stopping took too long or failed: " + e);
+        }
+        try {
+            Files.deleteIfExists(socket);
+        } catch (IOException e) {
+            System.err.println("vfio-exportd: cannot remove " + socket + ": " + e.getMessage());
+        }
+        kernel.close();
+        lock.close();
+    }
+
+    /** Lets each connection's loop run what was queued before now (the shutdown events) before it closes. */
+    private Future<Void> drainSessions() {
+        List<Future<Void>> all = new ArrayList<>();
+        for (Session s : service.sessions()) {
+            Promise<Void> p = Promise.promise();
+            s.context().runOnContext(v -> s.endGracefully().onComplete(p));
+            all.add(p.future());
+        }
+        return Future.join(all).mapEmpty();
+    }
+}

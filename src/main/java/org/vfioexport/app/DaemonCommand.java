@@ -1,0 +1,51 @@
+package org.vfioexport.app;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import sun.misc.Signal;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+/** {@code vfio-exportd}: runs the service until SIGTERM or SIGINT. */
+@Command(name = "vfio-exportd", mixinStandardHelpOptions = true, version = "vfio-exportd 0.1.0",
+        description = "Brokers PCI BAR memory of VFIO devices as dma-buf fds over a Unix socket.")
+public final class DaemonCommand implements Callable<Integer> {
+    @Option(names = "--conf", paramLabel = "FILE", description = "configuration file (default: ${DEFAULT-VALUE})",
+            defaultValue = "conf/vfio-export.json")
+    Path conf;
+
+    @Option(names = "--socket", paramLabel = "PATH", description = "socket path (default: the configuration's)")
+    Path socket;
+
+    @Option(names = "--backend", paramLabel = "sim|linux", description = "kernel backend (default: the configuration's)")
+    String backend;
+
+    @Override
+    public Integer call() {
+        Daemon daemon;
+        try {
+            Config config = Config.load(conf).with("backend", backend)
+                    .with("socket", socket == null ? null : socket.toString());
+            daemon = Daemon.start(config);
+        } catch (StartupException e) {
+            System.err.println("vfio-exportd: error: " + e.getMessage());
+            return 1;
+        }
+        CountDownLatch stop = new CountDownLatch(1);
+        Signal.handle(new Signal("TERM"), s -> stop.countDown());
+        Signal.handle(new Signal("INT"), s -> stop.countDown());
+        System.out.println("vfio-exportd: listening on " + daemon.socket());
+        System.out.flush();
+        try {
+            stop.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        System.out.println("vfio-exportd: shutting down");
+        daemon.stop();
+        System.out.println("vfio-exportd: stopped");
+        return 0;
+    }
+}

@@ -1,0 +1,350 @@
+package org.vfioexport.client;
+
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.Json;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.PosixException;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * A blocking client of the vfio-export protocol over its Unix socket, for one thread.
+ *
+ * <p>Fds are received with {@code recvmsg}; the kernel delivers them with the read that returns the first byte of
+ * the line carrying them, possibly together with bytes of earlier lines. So every received fd goes into a FIFO,
+ * and a complete line that names N fds (results with {@code fd_index}) takes the next N from it.
+ *
+ * <p>Lines that arrive while waiting for a response are kept: notifications for {@link #nextEvent}, responses to
+ * other ids for their own {@link #await}.
+ */
+public final class VfioExportClient implements AutoCloseable {
+    /** SCM_MAX_FD: the most fds one sendmsg can carry. */
+    private static final int MAX_FDS_PER_READ = 253;
+    public static final long DEFAULT_TIMEOUT_MS = 30_000;
+
+    private final int sock;
+    private final byte[] rx = new byte[65536];
+    private byte[] buf = new byte[65536];
+    private int len;
+    private final ArrayDeque<Integer> fds = new ArrayDeque<>();
+    private final ArrayDeque<Message> notifications = new ArrayDeque<>();
+    private final Map<Object, Message> responses = new HashMap<>();
+    private final JsonObject hello;
+    private long nextId = 1;
+    private long timeoutMs = DEFAULT_TIMEOUT_MS;
+    private boolean closed;
+
+    private VfioExportClient(int sock) throws IOException {
+        this.sock = sock;
+        Message m;
+        try {
+            m = read(timeoutMs);
+        } catch (IOException e) {
+            closeQuietly(sock);
+            throw e;
+        }
+        if (!"hello".equals(m.method())) {
+            closeQuietly(sock);
+            throw new IOException("the server did not greet with hello: " + m.json());
+        }
+        hello = m.object().getJsonObject("params");
+    }
+
+    /** Connects and reads the server's greeting. */
+    public static VfioExportClient connect(Path socket) throws IOException {
+        int fd;
+        try {
+            fd = Posix.connectUnix(socket.toString());
+        } catch (PosixException e) {
+            throw new IOException("cannot connect to " + socket + ": " + describe(e.errno()), e);
+        }
+        return new VfioExportClient(fd);
+    }
+
+    private static String describe(int errno) {
+        return switch (errno) {
+            case 2 -> "no such socket (is vfio-exportd running?)";
+            case 111 -> "connection refused (no server listens there)";
+            case 13 -> "permission denied";
+            default -> "errno " + errno;
+        };
+    }
+
+    public JsonObject hello() {
+        return hello;
+    }
+
+    /** The socket fd (for tests that inspect it). */
+    public int fd() {
+        return sock;
+    }
+
+    public VfioExportClient timeout(long ms) {
+        this.timeoutMs = ms;
+        return this;
+    }
+
+    // ---- requests ----------------------------------------------------------------------------------------------
+
+    /** Sends a request and returns its id without waiting (pipelining). */
+    public Object send(String method, JsonObject params) throws IOException {
+        long id = nextId++;
+        JsonObject req = new JsonObject().put("jsonrpc", "2.0").put("id", id).put("method", method);
+        if (params != null) req.put("params", params);
+        sendLine(req.encode());
+        return id;
+    }
+
+    /** Sends a notification (no id, no response). */
+    public void notify(String method, JsonObject params) throws IOException {
+        JsonObject req = new JsonObject().put("jsonrpc", "2.0").put("method", method);
+        if (params != null) req.put("params", params);
+        sendLine(req.encode());
+    }
+
+    /** Waits for the response to {@code id}. */
+    public Message await(Object id) throws IOException {
+        Message m = responses.remove(id);
+        if (m != null) return m;
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+        while (true) {
+            m = read(remaining(deadline, "the response to request " + id));
+            if (m.isNotification()) {
+                notifications.add(m);
+            } else if (m.isObject() && id.equals(normalise(m.object().getValue("id")))) {
+                return m;
+            } else if (m.isObject()) {
+                responses.put(normalise(m.object().getValue("id")), m);
+            } else {
+                responses.put("batch", m);
+            }
+        }
+    }
+
+    /** One request, its whole response message (result or error, and fds). */
+    public Message call(String method, JsonObject params) throws IOException {
+        return await(send(method, params));
+    }
+
+    /** One request; its result, or the error as {@link RpcError}. Fds of the response are closed. */
+    public JsonObject request(String method, JsonObject params) throws IOException, RpcError {
+        Message m = call(method, params);
+        for (int fd : m.fds()) closeQuietly(fd);
+        JsonObject o = m.object();
+        if (o.containsKey("error")) throw RpcError.of(o.getJsonObject("error"));
+        return o.getJsonObject("result");
+    }
+
+    public JsonObject request(String method) throws IOException, RpcError {
+        return request(method, null);
+    }
+
+    /** {@code export.create} of one range; the caller owns the returned fd. */
+    public ExportedBuffer export(String device, long region, long offset, long length) throws IOException, RpcError {
+        return export(new JsonObject().put("device", device).put("region", region)
+                .put("offset", offset).put("length", length));
+    }
+
+    public ExportedBuffer export(JsonObject params) throws IOException, RpcError {
+        Message m = call("export.create", params);
+        JsonObject o = m.object();
+        if (o.containsKey("error")) throw RpcError.of(o.getJsonObject("error"));
+        if (m.fds().length != 1) throw new IOException("export.create result came with " + m.fds().length + " fds");
+        return new ExportedBuffer(o.getJsonObject("result"), m.fds()[0]);
+    }
+
+    /** Sends a batch and waits for its one response line (absent when all were notifications: then times out). */
+    public Message batch(JsonArray requests) throws IOException {
+        sendLine(requests.encode());
+        Message m = responses.remove("batch");
+        if (m != null) return m;
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+        while (true) {
+            m = read(remaining(deadline, "the batch response"));
+            if (m.isNotification()) notifications.add(m);
+            else if (!m.isObject()) return m;
+            else responses.put(normalise(m.object().getValue("id")), m);
+        }
+    }
+
+    /** The next {@code event} notification's params, waiting up to {@code timeoutMs}. */
+    public JsonObject nextEvent(long timeoutMs) throws IOException {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+        while (true) {
+            Message n = notifications.poll();
+            if (n != null) {
+                if ("event".equals(n.method())) return n.object().getJsonObject("params");
+                continue;
+            }
+            Message m = read(remaining(deadline, "an event"));
+            if (m.isNotification()) notifications.add(m);
+            else if (m.isObject()) responses.put(normalise(m.object().getValue("id")), m);
+            else responses.put("batch", m);
+        }
+    }
+
+    /** True if an event is already here or arrives within {@code timeoutMs}. */
+    public boolean hasEvent(long timeoutMs) throws IOException {
+        for (Message n : notifications) if ("event".equals(n.method())) return true;
+        try {
+            JsonObject e = nextEvent(timeoutMs);
+            notifications.addFirst(new Message(new JsonObject().put("jsonrpc", "2.0").put("method", "event")
+                    .put("params", e), new int[0]));
+            return true;
+        } catch (TimeoutIOException t) {
+            return false;
+        }
+    }
+
+    // ---- raw lines ---------------------------------------------------------------------------------------------
+
+    /** Writes {@code line} plus a newline. */
+    public void sendLine(String line) throws IOException {
+        sendRaw((line + "\n").getBytes(StandardCharsets.UTF_8));
+    }
+
+    public void sendRaw(byte[] bytes) throws IOException {
+        int off = 0;
+        while (off < bytes.length) {
+            long n;
+            try {
+                n = Posix.sendWithFds(sock, bytes, off, bytes.length - off, new int[0], 0);
+            } catch (PosixException e) {
+                throw new IOException("send failed: errno " + e.errno(), e);
+            }
+            if (n < 0) { // a blocking socket does not say EAGAIN, except with a send timeout: wait for room
+                pollOrTimeout(Posix.POLLOUT, timeoutMs, "room to send");
+                continue;
+            }
+            off += (int) n;
+        }
+    }
+
+    /** The next line from the server, whatever it is, with its fds. */
+    public Message read(long timeoutMs) throws IOException {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+        while (true) {
+            int nl = indexOf('\n');
+            if (nl >= 0) {
+                String line = new String(buf, 0, nl, StandardCharsets.UTF_8);
+                System.arraycopy(buf, nl + 1, buf, 0, len - nl - 1);
+                len -= nl + 1;
+                return decode(line);
+            }
+            pollOrTimeout(Posix.POLLIN, remaining(deadline, "a line from the server"), "a line from the server");
+            Posix.Received r;
+            try {
+                r = Posix.recvWithFds(sock, rx, MAX_FDS_PER_READ);
+            } catch (PosixException e) {
+                throw new IOException("recvmsg failed: errno " + e.errno(), e);
+            }
+            for (int fd : r.fds()) fds.add(fd);
+            if (r.length() == 0) throw new EOFException("the server closed the connection");
+            if (len + r.length() > buf.length) buf = Arrays.copyOf(buf, Math.max(buf.length * 2, len + r.length()));
+            System.arraycopy(rx, 0, buf, len, r.length());
+            len += r.length();
+        }
+    }
+
+    /** True once the server has closed the connection (reads what is pending, up to {@code timeoutMs}). */
+    public boolean awaitClosed(long timeoutMs) throws IOException {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+        try {
+            while (true) {
+                Message m = read(remaining(deadline, "the server to close"));
+                for (int fd : m.fds()) closeQuietly(fd);
+            }
+        } catch (EOFException e) {
+            return true;
+        } catch (TimeoutIOException e) {
+            return false;
+        }
+    }
+
+    /** Fds received but not yet claimed by a line (should be 0 between lines). */
+    public int unclaimedFds() {
+        return fds.size();
+    }
+
+    private Message decode(String line) throws IOException {
+        Object json;
+        try {
+            json = Json.decodeValue(line);
+        } catch (DecodeException e) {
+            throw new IOException("the server sent a line that is not JSON: " + line, e);
+        }
+        int wanted = 0;
+        if (json instanceof JsonObject o) wanted = carriesFd(o) ? 1 : 0;
+        else if (json instanceof JsonArray a) for (Object x : a) if (x instanceof JsonObject o && carriesFd(o)) wanted++;
+        if (fds.size() < wanted) {
+            throw new IOException("a line names " + wanted + " fds but only " + fds.size() + " arrived: " + line);
+        }
+        int[] mine = new int[wanted];
+        for (int i = 0; i < wanted; i++) mine[i] = fds.poll();
+        return new Message(json, mine);
+    }
+
+    private static boolean carriesFd(JsonObject response) {
+        JsonObject r = response.getJsonObject("result");
+        return r != null && r.containsKey("fd_index");
+    }
+
+    private int indexOf(char c) {
+        for (int i = 0; i < len; i++) if (buf[i] == c) return i;
+        return -1;
+    }
+
+    private static Object normalise(Object id) {
+        return id instanceof Integer i ? (Object) i.longValue() : id;
+    }
+
+    private void pollOrTimeout(short events, long ms, String what) throws IOException {
+        int rev;
+        try {
+            rev = Posix.poll(sock, events, (int) Math.min(Integer.MAX_VALUE, ms));
+        } catch (PosixException e) {
+            throw new IOException("poll failed: errno " + e.errno(), e);
+        }
+        if (rev == 0) throw new TimeoutIOException("no " + what + " within " + ms + " ms");
+    }
+
+    private static long remaining(long deadline, String what) throws TimeoutIOException {
+        long ms = (deadline - System.nanoTime()) / 1_000_000;
+        if (ms <= 0) throw new TimeoutIOException("timed out waiting for " + what);
+        return ms;
+    }
+
+    /** A bounded wait ran out. */
+    public static final class TimeoutIOException extends IOException {
+        public TimeoutIOException(String message) {
+            super(message, new TimeoutException(message));
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        for (int fd : fds) closeQuietly(fd);
+        fds.clear();
+        closeQuietly(sock);
+    }
+
+    static void closeQuietly(int fd) {
+        try {
+            Posix.close(fd);
+        } catch (PosixException ignored) {
+            // closing is all we can do with it
+        }
+    }
+}
