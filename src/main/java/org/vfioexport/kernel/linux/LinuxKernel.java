@@ -11,6 +11,7 @@ import org.vfioexport.kernel.VfioKernel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The real kernel: devices bound to vfio-pci, opened through the iommufd cdev path when the kernel has it
@@ -34,6 +35,27 @@ public final class LinuxKernel implements VfioKernel {
     /** Only the listed devices (PCI addresses); null means every device bound to vfio-pci. */
     public LinuxKernel(List<String> deviceIds) {
         this(Path.of("/dev"), Path.of("/sys/bus/pci"), deviceIds);
+    }
+
+    /**
+     * From the daemon's configuration: an optional {@code linux} section with {@code devices}, a list of PCI
+     * addresses to serve. Without it, every device bound to vfio-pci is served. (The top-level {@code devices}
+     * list describes simulated devices and is not read here.)
+     */
+    public static LinuxKernel fromConfig(Map<String, Object> conf) {
+        Object section = conf.get("linux");
+        if (!(section instanceof Map<?, ?> linux) || linux.get("devices") == null) return new LinuxKernel();
+        if (!(linux.get("devices") instanceof List<?> ids)) {
+            throw new IllegalArgumentException("linux.devices must be a list of PCI addresses");
+        }
+        List<String> out = new java.util.ArrayList<>();
+        for (Object id : ids) {
+            if (!(id instanceof String s) || !Sysfs.PCI_ADDRESS.matcher(s).matches()) {
+                throw new IllegalArgumentException("linux.devices: not a PCI address DDDD:BB:DD.F: " + id);
+            }
+            out.add(s);
+        }
+        return new LinuxKernel(out);
     }
 
     LinuxKernel(Path dev, Path sysBusPci, List<String> deviceIds) {

@@ -58,4 +58,12 @@ class LinuxKernelAvailabilityTest {
         assertEquals("ENOENT", assertThrows(KernelException.class, () -> k.open("0000:00:09.0")).errnoName());
         assertEquals("ENODEV", assertThrows(KernelException.class, () -> k.open("0000:00:05.0")).errnoName());
     }
+
+    @Test
+    void readsItsDeviceListFromTheConfiguration() {
+        assertEquals(List.of("0000:00:07.0"),
+                LinuxKernel.fromConfig(java.util.Map.of("linux", java.util.Map.of("devices", List.of("0000:00:07.0")))).deviceIds());
+        assertThrows(IllegalArgumentException.class,
+                () -> LinuxKernel.fromConfig(java.util.Map.of("linux", java.util.Map.of("devices", List.of("07.0")))));
+    }
 }
