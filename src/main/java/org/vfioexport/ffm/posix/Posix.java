@@ -32,7 +32,7 @@ public final class Posix {
     // memfd_create(2) / F_ADD_SEALS
     public static final int MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
     public static final int F_GETFL = 3, O_ACCMODE = 3, FD_CLOEXEC = 1;
-    public static final int F_DUPFD_CLOEXEC = 1030, F_GETFD = 1, F_ADD_SEALS = 1033, F_GET_SEALS = 1034;
+    public static final int F_DUPFD_CLOEXEC = 1030, F_GETFD = 1, F_SETFD = 2, F_ADD_SEALS = 1033, F_GET_SEALS = 1034;
     public static final int F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8;
     public static final int SEEK_SET = 0, SEEK_END = 2;
     // mmap(2) / mprotect(2)
