@@ -47,6 +47,15 @@ public final class Config {
         return Path.of(json.getString("socket", DEFAULT_SOCKET));
     }
 
+    /** How devices serialise their operations: {@code message-order} (default) or {@code lock} (for comparison). */
+    public org.vfioexport.device.Discipline discipline() throws StartupException {
+        try {
+            return org.vfioexport.device.Discipline.parse(json.getString("discipline", "message-order"));
+        } catch (IllegalArgumentException e) {
+            throw new StartupException(e.getMessage(), e);
+        }
+    }
+
     public int maxLineBytes() {
         return json.getInteger("max_line_bytes", 65536);
     }

@@ -69,7 +69,8 @@ public final class Daemon {
                         + vertx.unavailableNativeTransportCause() + "); fd passing needs it");
             }
             EventHub hub = new EventHub();
-            DeviceManager devices = await(DeviceManager.start(vertx, k, hub, config.deviceNames()), "opening the devices");
+            DeviceManager devices = await(DeviceManager.start(vertx, k, hub, config.deviceNames(),
+                    config.discipline()), "opening the devices");
             Policy policy = Policy.fromConfig(config.policy(), daemonUid());
             Service service = new Service(devices, hub, policy, k.name(), config.maxLineBytes());
             await(service.loadRegions(), "reading the region tables");

@@ -22,11 +22,15 @@ public final class DaemonCommand implements Callable<Integer> {
     @Option(names = "--backend", paramLabel = "sim|linux", description = "kernel backend (default: the configuration's)")
     String backend;
 
+    @Option(names = "--discipline", paramLabel = "message-order|lock",
+            description = "how a device serialises its operations (default: the configuration's, else message-order)")
+    String discipline;
+
     @Override
     public Integer call() {
         Daemon daemon;
         try {
-            Config config = Config.load(conf).with("backend", backend)
+            Config config = Config.load(conf).with("backend", backend).with("discipline", discipline)
                     .with("socket", socket == null ? null : socket.toString());
             daemon = Daemon.start(config);
         } catch (StartupException e) {

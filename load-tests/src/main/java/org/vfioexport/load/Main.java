@@ -1,0 +1,81 @@
+package org.vfioexport.load;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * The load-test suite. {@code smoke}: every scenario, small, invariants on (CI). {@code full}: the measured run that
+ * writes RESULTS.md and its plots. Exit status 1 on any violation.
+ *
+ * <pre>Main smoke|full --home DIR --work DIR [--only NAME,...] [--jmh FILE]</pre>
+ */
+public final class Main {
+    public static void main(String[] args) throws Exception {
+        if (args.length < 1 || !(args[0].equals("smoke") || args[0].equals("full"))) {
+            System.err.println("usage: Main smoke|full --home DIR --work DIR [--only NAME,...] [--jmh FILE]");
+            System.exit(2);
+        }
+        boolean full = args[0].equals("full");
+        Map<String, String> opt = new LinkedHashMap<>();
+        for (int i = 1; i + 1 < args.length; i += 2) opt.put(args[i], args[i + 1]);
+        Path home = Path.of(opt.getOrDefault("--home", ".")).toAbsolutePath().normalize();
+        Path work = Path.of(opt.getOrDefault("--work", "load-tests/target/work")).toAbsolutePath();
+        List<String> only = opt.containsKey("--only") ? Arrays.asList(opt.get("--only").split(",")) : null;
+        Files.createDirectories(work);
+        Scenarios s = new Scenarios(home, work, full ? Scenarios.Size.fullRun() : Scenarios.Size.smoke(), List.of());
+
+        Path jfr = work.resolve("churn-message-order.jfr");
+        Map<String, Callable<Result>> plan = new LinkedHashMap<>();
+        plan.put("floor", s::floor);
+        plan.put("export-rtt-message-order", () -> s.exportRtt("message-order"));
+        plan.put("export-rtt-lock", () -> s.exportRtt("lock"));
+        plan.put("churn-message-order", () -> s.churn("message-order", false, 1,
+                full ? List.of("-XX:StartFlightRecording=filename=" + jfr + ",settings=profile") : List.of()));
+        plan.put("churn-lock", () -> s.churn("lock", false, 1));
+        plan.put("churn-message-order-fds-kept", () -> s.churn("message-order", true, 1));
+        plan.put("churn-message-order-depth8", () -> s.churn("message-order", false, 8));
+        plan.put("reset-storm-message-order", () -> s.storm("message-order", false));
+        plan.put("reset-storm-lock", () -> s.storm("lock", false));
+        plan.put("memory-flap-message-order", () -> s.storm("message-order", true));
+        plan.put("fanout", s::fanout);
+        plan.put("slow-subscribers", s::slowSubscribers);
+        plan.put("client-crashes", s::crashes);
+        plan.put("heap", s::heap);
+
+        List<Result> results = new ArrayList<>();
+        long t0 = System.nanoTime();
+        int failed = 0;
+        for (var e : plan.entrySet()) {
+            if (only != null && !only.contains(e.getKey())) continue;
+            long t = System.nanoTime();
+            System.out.printf("== %s ...%n", e.getKey());
+            Result r;
+            try {
+                r = e.getValue().call();
+            } catch (Exception ex) {
+                r = new Result(e.getKey(), "(failed to run)");
+                r.violation("the scenario failed: " + ex);
+                ex.printStackTrace();
+            }
+            r.wallMillis = (System.nanoTime() - t) / 1_000_000;
+            results.add(r);
+            System.out.printf("   %s in %.1f s: %s%n", r.violations.isEmpty() ? "ok" : "FAILED", r.wallMillis / 1000.0, r.metrics);
+            for (String v : r.violations) System.out.println("   VIOLATION: " + v);
+            if (!r.violations.isEmpty()) failed++;
+        }
+        System.out.printf("%d scenarios, %d failed, %.1f s%n", results.size(), failed, (System.nanoTime() - t0) / 1e9);
+        if (full) {
+            Path out = home.resolve("load-tests");
+            new Report(home, out, results, opt.containsKey("--jmh") ? Path.of(opt.get("--jmh")) : null,
+                    Files.exists(jfr) ? jfr : null).write();
+            System.out.println("wrote " + out.resolve("RESULTS.md"));
+        }
+        System.exit(failed == 0 ? 0 : 1);
+    }
+}

@@ -1,0 +1,548 @@
+package org.vfioexport.load;
+
+import io.vertx.core.json.JsonObject;
+import org.HdrHistogram.Histogram;
+import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.ffm.posix.Posix;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/** The scenarios. Each starts its own daemon, runs bounded in count and time, then checks the invariants. */
+final class Scenarios {
+    static final String DEV = "0000:01:00.0";   // has a reset method
+    static final String DEV2 = "0000:02:00.0";
+
+    final Path home;
+    final Path work;
+    final Size size;
+    final List<String> daemonJvmOptions;
+
+    Scenarios(Path home, Path work, Size size, List<String> daemonJvmOptions) {
+        this.home = home;
+        this.work = work;
+        this.size = size;
+        this.daemonJvmOptions = daemonJvmOptions;
+    }
+
+    /** How big each scenario is: the smoke for CI, or the full run for RESULTS.md. */
+    record Size(boolean full, int churnClients, long churnPairs, int rttCount, int fanoutExports, int fanoutSubscribers,
+                int fanoutResets, int crashRounds, long mixedMillis, long maxMillis) {
+        static Size smoke() {
+            return new Size(false, 16, 300, 2_000, 1_000, 10, 3, 40, 2_000, 20_000);
+        }
+
+        static Size fullRun() {
+            return new Size(true, 64, 2_000, 20_000, 10_000, 100, 20, 1_000, 10_000, 120_000);
+        }
+    }
+
+    private static JsonObject policy(int subscriberQueue) {
+        return new JsonObject().put("max_exports_per_client", 20_000).put("subscriber_queue", subscriberQueue);
+    }
+
+    /** A daemon, its watchers, and the baseline its fds and exports must return to. */
+    final class Run implements AutoCloseable {
+        final DaemonProc daemon;
+        final List<Watcher> watchers = new ArrayList<>();
+        long baselineFds;
+        TreeMap<String, Integer> baselineKinds;
+        final Result result;
+
+        Run(Result result, String discipline, int subscriberQueue, List<String> extraJvm) throws Exception {
+            this.result = result;
+            List<String> jvm = new ArrayList<>(daemonJvmOptions);
+            jvm.addAll(extraJvm);
+            daemon = DaemonProc.start(home, work.resolve(result.name), discipline, policy(subscriberQueue), jvm);
+            result.param("discipline", discipline);
+        }
+
+        Watcher watch(String name, boolean stalled, int slowEvery, long slowNanos) throws IOException {
+            Watcher w = new Watcher(daemon.socket, name, stalled, slowEvery, slowNanos);
+            watchers.add(w);
+            return w;
+        }
+
+        /** Warms the connection paths, then records the baseline. */
+        void baseline() throws Exception {
+            try (VfioExportClient c = VfioExportClient.connect(daemon.socket)) {
+                for (int i = 0; i < 20; i++) {
+                    var b = c.export(DEV, 0, 0, 4096);
+                    Posix.close(b.fd());
+                    c.request("export.release", new JsonObject().put("export_id", b.id()));
+                }
+            }
+            awaitExports(0, 10_000);
+            Thread.sleep(200);
+            baselineFds = daemon.fdCount();
+            baselineKinds = daemon.fdKinds();
+            result.metric("baseline_fds", baselineFds);
+        }
+
+        boolean awaitExports(long n, long ms) throws Exception {
+            long deadline = System.currentTimeMillis() + ms;
+            while (System.currentTimeMillis() < deadline) {
+                if (daemon.info().getLong("exports") == n) return true;
+                Thread.sleep(20);
+            }
+            return false;
+        }
+
+        /** The checks after the load: exports and fds back to baseline, every watcher has every event, rules hold. */
+        void finish(boolean expectAllReleased) throws Exception {
+            if (!awaitExports(0, 30_000)) result.violation("exports did not return to 0: " + daemon.info().getLong("exports"));
+            long deadline = System.currentTimeMillis() + 20_000;
+            long fds = daemon.fdCount();
+            while (fds != baselineFds && System.currentTimeMillis() < deadline) {
+                Thread.sleep(50);
+                fds = daemon.fdCount();
+            }
+            result.metric("final_fds", fds);
+            if (fds != baselineFds) {
+                result.violation("daemon fds " + fds + " != baseline " + baselineFds + "; now " + daemon.fdKinds()
+                        + ", at baseline " + baselineKinds);
+            }
+            for (Watcher w : watchers) w.unstall();
+            Map<String, Long> heads = daemon.heads();
+            result.metric("device_seq", heads.toString());
+            for (int i = 0; i < watchers.size(); i++) {
+                Watcher w = watchers.get(i);
+                if (!w.awaitHeads(heads, 120_000)) result.violation("watcher " + i + " did not reach " + heads);
+                for (String v : w.violations(expectAllReleased)) {
+                    if (result.violations.size() < 50) result.violation("watcher " + i + ": " + v);
+                }
+            }
+        }
+
+        @Override
+        public void close() throws Exception {
+            for (Watcher w : watchers) w.close();
+            int rc = daemon.stop();
+            if (rc != 0) result.violation("daemon exit status " + rc + "; log:\n" + tail(daemon.logText()));
+            String log = daemon.logText();
+            if (log.contains("internal error") || log.contains("Exception")) {
+                result.violation("daemon log reports errors:\n" + tail(log));
+            }
+            daemon.close();
+        }
+    }
+
+    static String tail(String s) {
+        return s.length() > 3000 ? s.substring(s.length() - 3000) : s;
+    }
+
+    private static void churnErrors(Result r, Churn c) {
+        for (String e : c.errors.subList(0, Math.min(10, c.errors.size()))) r.violation(e);
+        if (c.errors.size() > 10) r.violation((c.errors.size() - 10) + " more client errors");
+    }
+
+    private static void churnMetrics(Result r, Churn c, String prefix) {
+        r.metric(prefix + "pairs", c.pairs.get());
+        r.metric(prefix + "pairs_per_s", Math.round(c.pairsPerSecond()));
+        r.metric(prefix + "export_p50_us", c.exportRtt.getValueAtPercentile(50) / 1000.0);
+        r.metric(prefix + "export_p99_us", c.exportRtt.getValueAtPercentile(99) / 1000.0);
+        r.metric(prefix + "export_p999_us", c.exportRtt.getValueAtPercentile(99.9) / 1000.0);
+        r.metric(prefix + "release_p99_us", c.releaseRtt.getValueAtPercentile(99) / 1000.0);
+        r.latencies.put(prefix + "export.create", c.exportRtt);
+        r.timelines.put(prefix + "pairs/s", c.timeline.ratesPerSecond(c.elapsedNanos));
+    }
+
+    // ---- 1. export/release churn -----------------------------------------------------------------------------
+
+    Result churn(String discipline, boolean keepFds, int depth) throws Exception {
+        return churn(discipline, keepFds, depth, List.of());
+    }
+
+    Result churn(String discipline, boolean keepFds, int depth, List<String> jvm) throws Exception {
+        Result r = new Result("churn-" + discipline + (keepFds ? "-fds-kept" : "") + (depth > 1 ? "-depth" + depth : ""),
+                "export/release churn: N clients x M pairs" + (keepFds ? ", every fd kept open until the client ends" : ", fd closed on receipt"));
+        r.param("clients", size.churnClients()).param("pairs_per_client", size.churnPairs()).param("keep_fds", keepFds)
+                .param("in_flight_per_client", depth);
+        try (Run run = new Run(r, discipline, 4096, jvm)) {
+            run.watch("all", false, 0, 0);
+            run.baseline();
+            Churn c = new Churn(run.daemon.socket, DEV, size.churnClients(), size.churnPairs(), size.maxMillis(), keepFds, depth).run();
+            churnMetrics(r, c, "");
+            churnErrors(r, c);
+            if (c.pairs.get() == 0) r.violation("no pair completed");
+            run.finish(true);
+        }
+        return r;
+    }
+
+    // ---- 2. reset storm during an export storm; memory flapping ------------------------------------------------
+
+    Result storm(String discipline, boolean memory) throws Exception {
+        String what = memory ? "memory on/off flapping" : "reset storm";
+        Result r = new Result((memory ? "memory-flap-" : "reset-storm-") + discipline, what + " during an export/release storm");
+        int clients = Math.max(8, size.churnClients() / 4);
+        r.param("clients", clients).param("time_ms", size.mixedMillis());
+        try (Run run = new Run(r, discipline, 65_536, List.of())) {
+            run.watch("all", false, 0, 0);
+            run.baseline();
+            Churn c = new Churn(run.daemon.socket, DEV, clients, Long.MAX_VALUE, size.mixedMillis(), false, 1);
+            Histogram ops = Stats.histogram();
+            AtomicLong opsDone = new AtomicLong(), opsBusy = new AtomicLong();
+            List<String> errors = new ArrayList<>();
+            Thread storm = new Thread(() -> {
+                try (VfioExportClient s = VfioExportClient.connect(run.daemon.socket)) {
+                    long end = System.nanoTime() + size.mixedMillis() * 1_000_000;
+                    boolean on = false;
+                    while (System.nanoTime() < end) {
+                        long t0 = System.nanoTime();
+                        JsonObject p = new JsonObject().put("device", DEV);
+                        var m = memory ? s.call("device.set_memory", p.put("enabled", on)) : s.call("device.reset", p);
+                        ops.recordValue(System.nanoTime() - t0);
+                        if (m.object().containsKey("error")) {
+                            if (m.object().getJsonObject("error").getInteger("code") == -32004) opsBusy.incrementAndGet();
+                            else errors.add(m.object().encode());
+                        } else {
+                            opsDone.incrementAndGet();
+                            on = !on;
+                        }
+                        Thread.sleep(2);
+                    }
+                    if (memory && !on) s.request("device.set_memory", new JsonObject().put("device", DEV).put("enabled", true));
+                } catch (Exception e) {
+                    errors.add(e.toString());
+                }
+            }, "storm");
+            storm.start();
+            c.run();
+            storm.join();
+            churnMetrics(r, c, "");
+            r.metric("revoked_at_create", c.revokedAtCreate.get());
+            r.metric(memory ? "memory_toggles" : "resets", opsDone.get());
+            r.metric("busy", opsBusy.get() + c.busy.get());
+            r.metric((memory ? "set_memory" : "reset") + "_p50_us", ops.getValueAtPercentile(50) / 1000.0);
+            r.metric((memory ? "set_memory" : "reset") + "_p99_us", ops.getValueAtPercentile(99) / 1000.0);
+            r.latencies.put(memory ? "device.set_memory" : "device.reset", ops);
+            for (String e : errors) r.violation(e);
+            churnErrors(r, c);
+            if (opsDone.get() == 0) r.violation("no " + what + " operation succeeded");
+            run.finish(true);
+        }
+        return r;
+    }
+
+    // ---- 3. fan-out ----------------------------------------------------------------------------------------
+
+    Result fanout() throws Exception {
+        int exports = size.fanoutExports(), subs = size.fanoutSubscribers(), resets = size.fanoutResets();
+        Result r = new Result("fanout", exports + " live exports, " + subs + " subscribers, one reset at a time: time until every subscriber has every event");
+        r.param("live_exports", exports).param("subscribers", subs).param("resets", resets);
+        try (Run run = new Run(r, "message-order", 4 * exports + 1024, List.of())) {
+            for (int i = 0; i < subs; i++) run.watch("s" + i, false, 0, 0);
+            run.baseline();
+            int holders = 10;
+            List<VfioExportClient> owners = new ArrayList<>();
+            for (int h = 0; h < holders; h++) owners.add(VfioExportClient.connect(run.daemon.socket));
+            createMany(owners, exports);
+            r.metric("exports_live", run.daemon.info().getLong("exports"));
+            Histogram all = Stats.histogram(), resp = Stats.histogram();
+            try (VfioExportClient ctl = VfioExportClient.connect(run.daemon.socket)) {
+                for (int k = 0; k < resets; k++) {
+                    long t0 = System.nanoTime();
+                    JsonObject res = ctl.request("device.reset", new JsonObject().put("device", DEV));
+                    resp.recordValue(System.nanoTime() - t0);
+                    if (res.getLong("revoked") != exports) r.violation("reset " + k + " revoked " + res.getLong("revoked"));
+                    long head = ctl.request("device.get", new JsonObject().put("device", DEV)).getLong("seq");
+                    long last = 0;
+                    for (Watcher w : run.watchers) {
+                        if (!w.awaitHeads(Map.of(DEV, head), 120_000)) {
+                            r.violation("subscriber did not get seq " + head);
+                            continue;
+                        }
+                        Long at = w.stateArrivals.getOrDefault(DEV, Map.of()).get(head);
+                        if (at == null) r.violation("the reset's last event (seq " + head + ") is not a device.state");
+                        else last = Math.max(last, at);
+                    }
+                    all.recordValue(Math.max(0, last - t0));
+                }
+            }
+            long lost = 0;
+            for (Watcher w : run.watchers) lost += w.lostEvents();
+            r.metric("events_per_reset", 2L * exports + 2);
+            r.metric("deliveries_per_reset", (2L * exports + 2) * subs);
+            r.metric("events_lost", lost);
+            if (lost > 0) r.violation(lost + " events lost: every event must be delivered");
+            r.metric("reset_response_p50_ms", resp.getValueAtPercentile(50) / 1e6);
+            r.metric("all_delivered_p50_ms", all.getValueAtPercentile(50) / 1e6);
+            r.metric("all_delivered_p99_ms", all.getValueAtPercentile(99) / 1e6);
+            r.metric("all_delivered_max_ms", all.getMaxValue() / 1e6);
+            r.latencies.put("reset: all subscribers have all events", all);
+            r.latencies.put("reset: response", resp);
+            for (VfioExportClient o : owners) o.close();
+            run.finish(true);
+        }
+        return r;
+    }
+
+    /** Creates {@code n} exports spread over {@code owners}, pipelined, closing the client-side fds. */
+    private static void createMany(List<VfioExportClient> owners, int n) throws Exception {
+        int per = (n + owners.size() - 1) / owners.size();
+        int made = 0;
+        JsonObject p = new JsonObject().put("device", DEV).put("region", 0).put("offset", 0).put("length", 4096);
+        for (VfioExportClient c : owners) {
+            int mine = Math.min(per, n - made);
+            for (int done = 0; done < mine; ) {
+                int k = Math.min(64, mine - done);
+                Object[] ids = new Object[k];
+                for (int i = 0; i < k; i++) ids[i] = c.send("export.create", p);
+                for (int i = 0; i < k; i++) {
+                    var m = c.await(ids[i]);
+                    if (m.object().containsKey("error")) throw new IOException("export.create: " + m.object().encode());
+                    for (int fd : m.fds()) Posix.close(fd);
+                }
+                done += k;
+            }
+            made += mine;
+        }
+    }
+
+    // ---- 4. slow and stalled subscribers -------------------------------------------------------------------------
+
+    Result slowSubscribers() throws Exception {
+        Result r = new Result("slow-subscribers", "churn with a normal subscriber, then again with a stalled one and a slow one added: the stalled/slow get events.lost, the devices do not slow down");
+        int clients = Math.max(8, size.churnClients() / 4);
+        long pairs = size.full() ? 2_000 : 1_000;
+        r.param("clients", clients).param("pairs_per_client", pairs).param("subscriber_queue", 1024);
+        try (Run run = new Run(r, "message-order", 1024, List.of())) {
+            Watcher normal = run.watch("normal", false, 0, 0);
+            run.baseline();
+            Churn a = new Churn(run.daemon.socket, DEV, clients, pairs, size.maxMillis(), false, 1).run();
+            Watcher stalled = run.watch("stalled", true, 0, 0);
+            Watcher slow = run.watch("slow", false, 20, 1_000_000);
+            Churn b = new Churn(run.daemon.socket, DEV, clients, pairs, size.maxMillis(), false, 1).run();
+            churnMetrics(r, a, "alone_");
+            churnMetrics(r, b, "with_stalled_");
+            double ratio = b.pairsPerSecond() / a.pairsPerSecond();
+            r.metric("throughput_ratio_with_stalled", ratio);
+            churnErrors(r, a);
+            churnErrors(r, b);
+            Thread.sleep(300);
+            stalled.unstall();
+            run.finish(true);
+            r.metric("stalled_lost_notices", stalled.lostNotices()).metric("stalled_lost_events", stalled.lostEvents());
+            r.metric("slow_lost_notices", slow.lostNotices()).metric("slow_lost_events", slow.lostEvents());
+            r.metric("normal_lost_events", normal.lostEvents());
+            if (stalled.lostNotices() == 0) r.violation("the stalled subscriber got no events.lost");
+            if (ratio < 0.5) r.violation("a stalled subscriber slowed the device: throughput ratio " + ratio);
+        }
+        return r;
+    }
+
+    // ---- 5. client crashes ------------------------------------------------------------------------------------------
+
+    Result crashes() throws Exception {
+        int rounds = size.crashRounds();
+        int parallel = 4;
+        Result r = new Result("client-crashes", "client processes (python3) killed with SIGKILL mid-export");
+        r.param("rounds", rounds).param("parallel", parallel);
+        Path script = home.resolve("load-tests/crash-client.py");
+        try (Run run = new Run(r, "message-order", 65_536, List.of())) {
+            Watcher w = run.watch("all", false, 0, 0);
+            run.baseline();
+            long seq0 = run.daemon.heads().get(DEV);
+            AtomicInteger next = new AtomicInteger();
+            List<String> errors = new ArrayList<>();
+            List<Thread> ts = new ArrayList<>();
+            long t0 = System.nanoTime();
+            for (int p = 0; p < parallel; p++) {
+                Thread t = new Thread(() -> {
+                    try {
+                        while (next.getAndIncrement() < rounds) {
+                            Process child = new ProcessBuilder("python3", script.toString(), run.daemon.socket.toString(), DEV)
+                                    .redirectErrorStream(true).start();
+                            BufferedReader in = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
+                            String go = in.readLine();
+                            if (!"go".equals(go)) {
+                                errors.add("child said " + go);
+                            }
+                            // the child is exporting by now or within the next few ms: kill it at a random point
+                            java.util.concurrent.locks.LockSupport.parkNanos(ThreadLocalRandom.current().nextLong(0, 8_000_000));
+                            child.destroyForcibly();   // SIGKILL
+                            child.waitFor(10, TimeUnit.SECONDS);
+                        }
+                    } catch (Exception e) {
+                        errors.add(e.toString());
+                    }
+                }, "crasher-" + p);
+                ts.add(t);
+                t.start();
+            }
+            for (Thread t : ts) t.join();
+            r.metric("wall_s", (System.nanoTime() - t0) / 1e9);
+            for (String e : errors.subList(0, Math.min(10, errors.size()))) r.violation(e);
+            run.finish(true);
+            long events = run.daemon.heads().get(DEV) - seq0;
+            r.metric("exports_created_and_released", events / 2);
+            if (events == 0) r.violation("the killed clients created no export");
+        }
+        return r;
+    }
+
+    // ---- baselines: the physical floor and the export round trip ---------------------------------------------------
+
+    /** The raw floor: one sendmsg/recvmsg request/response with an fd, against the C floor server. */
+    Result floor() throws Exception {
+        Result r = new Result("floor", "raw Unix-socket request/response carrying one fd (C server, Java FFM client, no framework)");
+        int n = size.rttCount();
+        r.param("round_trips", n);
+        Path dir = work.resolve("floor");
+        Files.createDirectories(dir);
+        Path sock = dir.resolve("floor.sock");
+        Process server = new ProcessBuilder(home.resolve("load-tests/target/floor-server").toString(), sock.toString())
+                .redirectErrorStream(true).start();
+        try {
+            String line = new BufferedReader(new InputStreamReader(server.getInputStream())).readLine();
+            if (line == null || !line.startsWith("listening")) throw new IOException("floor-server: " + line);
+            int fd = Posix.connectUnix(sock.toString());
+            byte[] req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"export.create\",\"params\":{\"device\":\"0000:01:00.0\",\"region\":0,\"offset\":0,\"length\":4096}}\n"
+                    .getBytes(StandardCharsets.UTF_8);
+            Histogram h = Stats.histogram();
+            byte[] rx = new byte[65536];
+            for (int i = 0; i < n + n / 5; i++) {   // the first sixth warms up
+                long t0 = System.nanoTime();
+                Posix.sendWithFds(fd, req, 0, req.length, new int[0], 0);
+                int got = 0;
+                boolean nl = false;
+                while (!nl) {
+                    Posix.Received rec = Posix.recvWithFds(fd, rx, 4);
+                    for (int f : rec.fds()) Posix.close(f);
+                    got += rec.length();
+                    for (int j = 0; j < rec.length(); j++) if (rx[j] == '\n') nl = true;
+                    if (rec.length() == 0) throw new IOException("floor-server closed");
+                }
+                if (i >= n / 5) h.recordValue(System.nanoTime() - t0);
+            }
+            Posix.close(fd);
+            r.metric("p50_us", h.getValueAtPercentile(50) / 1000.0).metric("p99_us", h.getValueAtPercentile(99) / 1000.0)
+                    .metric("p999_us", h.getValueAtPercentile(99.9) / 1000.0);
+            r.latencies.put("floor round trip", h);
+        } finally {
+            server.destroy();
+            server.waitFor();
+        }
+        return r;
+    }
+
+    /** The daemon's export round trip, one client, one request at a time, with a raw FFM client like the floor's. */
+    Result exportRtt(String discipline) throws Exception {
+        Result r = new Result("export-rtt-" + discipline, "export.create round trip with its fd, one client, sequential (raw FFM client as the floor's)");
+        int n = size.rttCount();
+        r.param("round_trips", n);
+        try (Run run = new Run(r, discipline, 4096, List.of())) {
+            run.baseline();
+            int fd = Posix.connectUnix(run.daemon.socket.toString());
+            byte[] rx = new byte[65536];
+            StringBuilder pending = new StringBuilder();
+            readLine(fd, rx, pending); // hello
+            Histogram h = Stats.histogram(), rel = Stats.histogram();
+            for (int i = 0; i < n + n / 5; i++) {
+                byte[] req = ("{\"jsonrpc\":\"2.0\",\"id\":" + i + ",\"method\":\"export.create\",\"params\":{\"device\":\"" + DEV
+                        + "\",\"region\":0,\"offset\":0,\"length\":4096}}\n").getBytes(StandardCharsets.UTF_8);
+                long t0 = System.nanoTime();
+                Posix.sendWithFds(fd, req, 0, req.length, new int[0], 0);
+                String line = readLine(fd, rx, pending);
+                long t1 = System.nanoTime();
+                int k = line.indexOf("\"export_id\":\"");
+                if (k < 0) throw new IOException("export.create failed: " + line);
+                String id = line.substring(k + 13, line.indexOf('"', k + 13));
+                byte[] rreq = ("{\"jsonrpc\":\"2.0\",\"id\":\"r" + i + "\",\"method\":\"export.release\",\"params\":{\"export_id\":\"" + id + "\"}}\n")
+                        .getBytes(StandardCharsets.UTF_8);
+                long t2 = System.nanoTime();
+                Posix.sendWithFds(fd, rreq, 0, rreq.length, new int[0], 0);
+                String rl = readLine(fd, rx, pending);
+                long t3 = System.nanoTime();
+                if (!rl.contains("\"released\":true")) throw new IOException("export.release failed: " + rl);
+                if (i >= n / 5) {
+                    h.recordValue(t1 - t0);
+                    rel.recordValue(t3 - t2);
+                }
+            }
+            Posix.close(fd);
+            r.metric("p50_us", h.getValueAtPercentile(50) / 1000.0).metric("p99_us", h.getValueAtPercentile(99) / 1000.0)
+                    .metric("p999_us", h.getValueAtPercentile(99.9) / 1000.0)
+                    .metric("release_p50_us", rel.getValueAtPercentile(50) / 1000.0);
+            r.latencies.put("export.create round trip (" + discipline + ")", h);
+            run.finish(false);
+        }
+        return r;
+    }
+
+    /** Reads one line (closing any fd that comes with it). */
+    private static String readLine(int fd, byte[] rx, StringBuilder pending) throws Exception {
+        while (true) {
+            int nl = pending.indexOf("\n");
+            if (nl >= 0) {
+                String line = pending.substring(0, nl);
+                pending.delete(0, nl + 1);
+                return line;
+            }
+            Posix.Received rec = Posix.recvWithFds(fd, rx, 4);
+            for (int f : rec.fds()) Posix.close(f);
+            if (rec.length() == 0) throw new IOException("the daemon closed the connection");
+            pending.append(new String(rx, 0, rec.length(), StandardCharsets.UTF_8));
+        }
+    }
+
+    // ---- mixed reset/export load: message order vs the lock ---------------------------------------------------------
+
+    Result mixed(String discipline) throws Exception {
+        Result r = storm(discipline, false);
+        return r;
+    }
+
+    // ---- heap per live export ---------------------------------------------------------------------------------------
+
+    Result heap() throws Exception {
+        int n = size.full() ? 10_000 : 2_000;
+        Result r = new Result("heap", "retained heap per live export: live heap after a full GC, before and after " + n + " exports");
+        r.param("exports", n);
+        try (Run run = new Run(r, "message-order", 4096, List.of())) {
+            run.watch("all", false, 0, 0);
+            run.daemon.heap();              // first attach (opens the attach socket for good)
+            run.baseline();
+            DaemonProc.HeapSample before = run.daemon.heap();
+            List<VfioExportClient> owners = new ArrayList<>();
+            for (int h = 0; h < 10; h++) owners.add(VfioExportClient.connect(run.daemon.socket));
+            DaemonProc.HeapSample withClients = run.daemon.heap();
+            createMany(owners, n);
+            DaemonProc.HeapSample after = run.daemon.heap();
+            for (VfioExportClient o : owners) o.close();
+            run.finish(true);
+            DaemonProc.HeapSample released = run.daemon.heap();
+            double per = (after.bytes() - withClients.bytes()) / (double) n;
+            r.metric("heap_before_bytes", before.bytes()).metric("heap_with_10_clients_bytes", withClients.bytes())
+                    .metric("heap_with_exports_bytes", after.bytes()).metric("heap_after_release_bytes", released.bytes())
+                    .metric("bytes_per_live_export", per);
+            // the classes that grew the most
+            List<Map.Entry<String, Long>> growth = new ArrayList<>();
+            for (var e : after.classes().entrySet()) {
+                long[] b = withClients.classes().getOrDefault(e.getKey(), new long[2]);
+                long d = e.getValue()[1] - b[1];
+                if (d > 0) growth.add(Map.entry(e.getKey(), d));
+            }
+            growth.sort((a, b) -> Long.compare(b.getValue(), a.getValue()));
+            StringBuilder sb = new StringBuilder();
+            for (var e : growth.subList(0, Math.min(12, growth.size()))) {
+                sb.append(String.format("%-70s %8.1f B/export%n", e.getKey(), e.getValue() / (double) n));
+            }
+            r.notes.add("Classes that grew the most per live export:\n```\n" + sb + "```");
+        }
+        return r;
+    }
+}
