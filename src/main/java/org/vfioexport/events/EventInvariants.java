@@ -22,6 +22,7 @@ public final class EventInvariants {
         String state = "ready";
         boolean windowOpen;            // between resetting/memory-disabled and the first non-revoke event after it
         boolean resetting;
+        boolean gap;                   // an events.lost was seen: exports created in it may show up unannounced
         final Map<String, String> exports = new HashMap<>();   // id -> live | revoked | released
         final Set<String> live = new HashSet<>();
         /** Live when a reset or memory-off window closed: only legal if their release had begun (guarantee 5). */
@@ -37,6 +38,7 @@ public final class EventInvariants {
             d.lastSeq = e.toSeq();
             // after a gap the grammar of exports we may have missed events of cannot be judged
             d.exports.replaceAll((k, v) -> "unknown");
+            d.gap = true;
             d.live.clear();
             return violations.size() == before;
         }
@@ -53,6 +55,7 @@ public final class EventInvariants {
             fail(e, "export was live while " + d.state + " and is not being released");
         }
         String cur = id == null ? null : d.exports.get(id);
+        if (cur == null && d.gap && id != null && e.type() != EventType.EXPORT_CREATED) cur = "unknown"; // created in the gap
         switch (e.type()) {
             case EXPORT_CREATED -> {
                 if (cur != null) fail(e, "created twice");

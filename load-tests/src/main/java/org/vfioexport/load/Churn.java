@@ -19,7 +19,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class Churn {
     final Path socket;
-    final String device;
+    final List<String> devices;
     final int clients;
     final long pairsPerClient;
     final long maxMillis;
@@ -37,8 +37,13 @@ final class Churn {
     private volatile boolean stop;
 
     Churn(Path socket, String device, int clients, long pairsPerClient, long maxMillis, boolean keepFds, int depth) {
+        this(socket, List.of(device), clients, pairsPerClient, maxMillis, keepFds, depth);
+    }
+
+    /** Client i works on {@code devices[i % n]}. */
+    Churn(Path socket, List<String> devices, int clients, long pairsPerClient, long maxMillis, boolean keepFds, int depth) {
         this.socket = socket;
-        this.device = device;
+        this.devices = devices;
         this.clients = clients;
         this.pairsPerClient = pairsPerClient;
         this.maxMillis = maxMillis;
@@ -55,7 +60,8 @@ final class Churn {
         timeline = new Stats.Timeline();
         long deadline = System.nanoTime() + maxMillis * 1_000_000;
         for (int i = 0; i < clients; i++) {
-            Thread t = new Thread(() -> client(deadline), "churn-" + i);
+            String device = devices.get(i % devices.size());
+            Thread t = new Thread(() -> client(device, deadline), "churn-" + i);
             threads.add(t);
         }
         long t0 = System.nanoTime();
@@ -69,7 +75,7 @@ final class Churn {
         return pairs.get() * 1e9 / elapsedNanos;
     }
 
-    private void client(long deadline) {
+    private void client(String device, long deadline) {
         Histogram ex = Stats.histogram(), rel = Stats.histogram();
         List<Integer> kept = new ArrayList<>();
         JsonObject params = new JsonObject().put("device", device).put("region", 0).put("offset", 0).put("length", 4096);

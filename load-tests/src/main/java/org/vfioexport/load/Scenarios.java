@@ -24,6 +24,7 @@ import java.util.concurrent.atomic.AtomicLong;
 final class Scenarios {
     static final String DEV = "0000:01:00.0";   // has a reset method
     static final String DEV2 = "0000:02:00.0";
+    static final List<String> DEVICES = List.of(DEV, DEV2);
 
     final Path home;
     final Path work;
@@ -45,7 +46,7 @@ final class Scenarios {
         }
 
         static Size fullRun() {
-            return new Size(true, 64, 2_000, 20_000, 10_000, 100, 20, 1_000, 10_000, 120_000);
+            return new Size(true, 64, 2_000, 20_000, 10_000, 100, 5, 1_000, 10_000, 120_000);
         }
     }
 
@@ -72,6 +73,10 @@ final class Scenarios {
         Watcher watch(String name, boolean stalled, int slowEvery, long slowNanos) throws IOException {
             Watcher w = new Watcher(daemon.socket, name, stalled, slowEvery, slowNanos);
             watchers.add(w);
+            if (baselineKinds != null) {   // joined after the baseline: its connection is one more fd
+                baselineFds++;
+                baselineKinds.merge("socket:", 1, Integer::sum);
+            }
             return w;
         }
 
@@ -167,13 +172,13 @@ final class Scenarios {
 
     Result churn(String discipline, boolean keepFds, int depth, List<String> jvm) throws Exception {
         Result r = new Result("churn-" + discipline + (keepFds ? "-fds-kept" : "") + (depth > 1 ? "-depth" + depth : ""),
-                "export/release churn: N clients x M pairs" + (keepFds ? ", every fd kept open until the client ends" : ", fd closed on receipt"));
+                "export/release churn: N clients x M pairs, clients split over the 2 devices" + (keepFds ? ", every fd kept open until the client ends" : ", fd closed on receipt"));
         r.param("clients", size.churnClients()).param("pairs_per_client", size.churnPairs()).param("keep_fds", keepFds)
                 .param("in_flight_per_client", depth);
         try (Run run = new Run(r, discipline, 4096, jvm)) {
             run.watch("all", false, 0, 0);
             run.baseline();
-            Churn c = new Churn(run.daemon.socket, DEV, size.churnClients(), size.churnPairs(), size.maxMillis(), keepFds, depth).run();
+            Churn c = new Churn(run.daemon.socket, DEVICES, size.churnClients(), size.churnPairs(), size.maxMillis(), keepFds, depth).run();
             churnMetrics(r, c, "");
             churnErrors(r, c);
             if (c.pairs.get() == 0) r.violation("no pair completed");

@@ -49,7 +49,11 @@ final class Watcher implements AutoCloseable {
         this.stalled = stalled ? new CountDownLatch(1) : null;
         this.slowEvery = slowEvery;
         this.slowNanos = slowNanos;
-        send("{\"jsonrpc\":\"2.0\",\"id\":\"sub\",\"method\":\"events.subscribe\"}\n");
+        // since 0 for every device: a watcher that joins late gets the retained events, and an events.lost for
+        // older ones, so its view starts at seq 1 like the others'
+        StringBuilder since = new StringBuilder();
+        for (String d : Scenarios.DEVICES) since.append(since.isEmpty() ? "" : ",").append('"').append(d).append("\":0");
+        send("{\"jsonrpc\":\"2.0\",\"id\":\"sub\",\"method\":\"events.subscribe\",\"params\":{\"since\":{" + since + "}}}\n");
         thread = new Thread(this::run, "watcher-" + name);
         thread.setDaemon(true);
         thread.start();
