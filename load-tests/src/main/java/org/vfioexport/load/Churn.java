@@ -26,6 +26,9 @@ final class Churn {
     final boolean keepFds;
     final int depth;
 
+    /** Fds a client keeps open at most (the oldest is closed beyond): 64 clients stay under RLIMIT_NOFILE 20,000. */
+    static final int KEEP_PER_CLIENT = 200;
+
     final Histogram exportRtt = Stats.histogram();
     final Histogram releaseRtt = Stats.histogram();
     final AtomicLong pairs = new AtomicLong();
@@ -77,7 +80,7 @@ final class Churn {
 
     private void client(String device, long deadline) {
         Histogram ex = Stats.histogram(), rel = Stats.histogram();
-        List<Integer> kept = new ArrayList<>();
+        java.util.ArrayDeque<Integer> kept = new java.util.ArrayDeque<>();
         JsonObject params = new JsonObject().put("device", device).put("region", 0).put("offset", 0).put("length", 4096);
         try (VfioExportClient c = VfioExportClient.connect(socket)) {
             long done = 0;
@@ -103,8 +106,12 @@ final class Churn {
                     }
                     if (m.fds().length != 1) errors.add("export.create came with " + m.fds().length + " fds");
                     for (int fd : m.fds()) {
-                        if (keepFds) kept.add(fd);
-                        else Posix.close(fd);
+                        if (keepFds) {
+                            kept.add(fd);
+                            if (kept.size() > KEEP_PER_CLIENT) Posix.close(kept.poll());
+                        } else {
+                            Posix.close(fd);
+                        }
                     }
                     JsonObject r = o.getJsonObject("result");
                     if ("revoked".equals(r.getString("state"))) revokedAtCreate.incrementAndGet();

@@ -172,7 +172,7 @@ final class Scenarios {
 
     Result churn(String discipline, boolean keepFds, int depth, List<String> jvm) throws Exception {
         Result r = new Result("churn-" + discipline + (keepFds ? "-fds-kept" : "") + (depth > 1 ? "-depth" + depth : ""),
-                "export/release churn: N clients x M pairs, clients split over the 2 devices" + (keepFds ? ", every fd kept open until the client ends" : ", fd closed on receipt"));
+                "export/release churn: N clients x M pairs, clients split over the 2 devices" + (keepFds ? ", each client keeps its last " + Churn.KEEP_PER_CLIENT + " fds open (after their release)" : ", fd closed on receipt"));
         r.param("clients", size.churnClients()).param("pairs_per_client", size.churnPairs()).param("keep_fds", keepFds)
                 .param("in_flight_per_client", depth);
         try (Run run = new Run(r, discipline, 4096, jvm)) {
