@@ -31,6 +31,7 @@ public final class Main {
         Scenarios s = new Scenarios(home, work, full ? Scenarios.Size.fullRun() : Scenarios.Size.smoke(), List.of());
 
         Path jfr = work.resolve("churn-message-order.jfr");
+        Path jfrFanout = work.resolve("fanout.jfr");
         Map<String, Callable<Result>> plan = new LinkedHashMap<>();
         plan.put("floor", s::floor);
         plan.put("export-rtt-message-order", () -> s.exportRtt("message-order"));
@@ -43,7 +44,7 @@ public final class Main {
         plan.put("reset-storm-message-order", () -> s.storm("message-order", false));
         plan.put("reset-storm-lock", () -> s.storm("lock", false));
         plan.put("memory-flap-message-order", () -> s.storm("message-order", true));
-        plan.put("fanout", s::fanout);
+        plan.put("fanout", () -> s.fanout(full ? List.of("-XX:StartFlightRecording=filename=" + jfrFanout + ",settings=profile") : List.of()));
         plan.put("slow-subscribers", s::slowSubscribers);
         plan.put("client-crashes", s::crashes);
         plan.put("heap", s::heap);
@@ -73,7 +74,7 @@ public final class Main {
         if (full) {
             Path out = home.resolve("load-tests");
             new Report(home, out, results, opt.containsKey("--jmh") ? Path.of(opt.get("--jmh")) : null,
-                    Files.exists(jfr) ? jfr : null).write();
+                    jfr, jfrFanout).write();
             System.out.println("wrote " + out.resolve("RESULTS.md"));
         }
         System.exit(failed == 0 ? 0 : 1);

@@ -144,6 +144,27 @@ final class Scenarios {
         }
     }
 
+    /** utime+stime of a process in seconds (/proc/PID/stat, USER_HZ 100). */
+    static double cpuSeconds(long pid) {
+        try {
+            String st = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            String[] f = st.substring(st.lastIndexOf(')') + 2).split(" ");
+            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0;
+        } catch (IOException e) {
+            return Double.NaN;
+        }
+    }
+
+    /** Runs {@code c}, recording the CPU the daemon and this load generator used, and the daemon's CPU per pair. */
+    static void runMeasured(Result r, Run run, Churn c) throws InterruptedException {
+        double d0 = cpuSeconds(run.daemon.pid), g0 = cpuSeconds(ProcessHandle.current().pid());
+        c.run();
+        double d1 = cpuSeconds(run.daemon.pid), g1 = cpuSeconds(ProcessHandle.current().pid());
+        double secs = c.elapsedNanos / 1e9;
+        r.metric("daemon_cpu_cores", (d1 - d0) / secs).metric("generator_cpu_cores", (g1 - g0) / secs);
+        r.metric("daemon_cpu_us_per_pair", (d1 - d0) * 1e6 / Math.max(1, c.pairs.get()));
+    }
+
     static String tail(String s) {
         return s.length() > 3000 ? s.substring(s.length() - 3000) : s;
     }
@@ -156,6 +177,10 @@ final class Scenarios {
     private static void churnMetrics(Result r, Churn c, String prefix) {
         r.metric(prefix + "pairs", c.pairs.get());
         r.metric(prefix + "pairs_per_s", Math.round(c.pairsPerSecond()));
+        double[] rates = c.timeline.ratesPerSecond(c.elapsedNanos);
+        double sum = 0;
+        for (int i = rates.length / 2; i < rates.length; i++) sum += rates[i];
+        r.metric(prefix + "steady_pairs_per_s", Math.round(sum / Math.max(1, rates.length - rates.length / 2)));
         r.metric(prefix + "export_p50_us", c.exportRtt.getValueAtPercentile(50) / 1000.0);
         r.metric(prefix + "export_p99_us", c.exportRtt.getValueAtPercentile(99) / 1000.0);
         r.metric(prefix + "export_p999_us", c.exportRtt.getValueAtPercentile(99.9) / 1000.0);
@@ -178,7 +203,8 @@ final class Scenarios {
         try (Run run = new Run(r, discipline, 4096, jvm)) {
             run.watch("all", false, 0, 0);
             run.baseline();
-            Churn c = new Churn(run.daemon.socket, DEVICES, size.churnClients(), size.churnPairs(), size.maxMillis(), keepFds, depth).run();
+            Churn c = new Churn(run.daemon.socket, DEVICES, size.churnClients(), size.churnPairs(), size.maxMillis(), keepFds, depth);
+            runMeasured(r, run, c);
             churnMetrics(r, c, "");
             churnErrors(r, c);
             if (c.pairs.get() == 0) r.violation("no pair completed");
@@ -225,7 +251,7 @@ final class Scenarios {
                 }
             }, "storm");
             storm.start();
-            c.run();
+            runMeasured(r, run, c);
             storm.join();
             churnMetrics(r, c, "");
             r.metric("revoked_at_create", c.revokedAtCreate.get());
@@ -245,10 +271,14 @@ final class Scenarios {
     // ---- 3. fan-out ----------------------------------------------------------------------------------------
 
     Result fanout() throws Exception {
+        return fanout(List.of());
+    }
+
+    Result fanout(List<String> jvm) throws Exception {
         int exports = size.fanoutExports(), subs = size.fanoutSubscribers(), resets = size.fanoutResets();
         Result r = new Result("fanout", exports + " live exports, " + subs + " subscribers, one reset at a time: time until every subscriber has every event");
         r.param("live_exports", exports).param("subscribers", subs).param("resets", resets);
-        try (Run run = new Run(r, "message-order", 4 * exports + 1024, List.of())) {
+        try (Run run = new Run(r, "message-order", 4 * exports + 1024, jvm)) {
             for (int i = 0; i < subs; i++) run.watch("s" + i, false, 0, 0);
             run.baseline();
             int holders = 10;
@@ -418,7 +448,7 @@ final class Scenarios {
             byte[] req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"export.create\",\"params\":{\"device\":\"0000:01:00.0\",\"region\":0,\"offset\":0,\"length\":4096}}\n"
                     .getBytes(StandardCharsets.UTF_8);
             Histogram h = Stats.histogram();
-            byte[] rx = new byte[65536];
+            byte[] rx = new byte[4096];   // as the export round trip's: recvWithFds allocates this much native memory per call
             for (int i = 0; i < n + n / 5; i++) {   // the first sixth warms up
                 long t0 = System.nanoTime();
                 Posix.sendWithFds(fd, req, 0, req.length, new int[0], 0);
@@ -452,7 +482,7 @@ final class Scenarios {
         try (Run run = new Run(r, discipline, 4096, List.of())) {
             run.baseline();
             int fd = Posix.connectUnix(run.daemon.socket.toString());
-            byte[] rx = new byte[65536];
+            byte[] rx = new byte[4096];
             StringBuilder pending = new StringBuilder();
             readLine(fd, rx, pending); // hello
             Histogram h = Stats.histogram(), rel = Stats.histogram();

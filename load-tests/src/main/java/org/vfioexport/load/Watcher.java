@@ -82,7 +82,7 @@ final class Watcher implements AutoCloseable {
     }
 
     private void run() {
-        byte[] rx = new byte[1 << 16];
+        byte[] rx = new byte[1 << 14];
         byte[] buf = new byte[1 << 17];
         int len = 0;
         boolean waitingSub = true;
