@@ -17,8 +17,8 @@ import java.util.concurrent.Callable;
  */
 public final class Main {
     public static void main(String[] args) throws Exception {
-        if (args.length < 1 || !(args[0].equals("smoke") || args[0].equals("full"))) {
-            System.err.println("usage: Main smoke|full --home DIR --work DIR [--only NAME,...] [--jmh FILE]");
+        if (args.length < 1 || !(args[0].equals("smoke") || args[0].equals("full") || args[0].equals("report"))) {
+            System.err.println("usage: Main smoke|full|report --home DIR --work DIR [--only NAME,...] [--jmh FILE]");
             System.exit(2);
         }
         boolean full = args[0].equals("full");
@@ -49,6 +49,17 @@ public final class Main {
         plan.put("client-crashes", s::crashes);
         plan.put("heap", s::heap);
 
+        if (args[0].equals("report")) {   // re-renders RESULTS.md from the last full run's saved results
+            List<Result> saved;
+            try (var in = new java.io.ObjectInputStream(Files.newInputStream(work.resolve("results.ser")))) {
+                @SuppressWarnings("unchecked") List<Result> r = (List<Result>) in.readObject();
+                saved = r;
+            }
+            new Report(home, home.resolve("load-tests"), saved, opt.containsKey("--jmh") ? Path.of(opt.get("--jmh")) : null,
+                    jfr, jfrFanout).write();
+            System.out.println("wrote " + home.resolve("load-tests/RESULTS.md"));
+            return;
+        }
         List<Result> results = new ArrayList<>();
         long t0 = System.nanoTime();
         int failed = 0;
@@ -72,6 +83,9 @@ public final class Main {
         }
         System.out.printf("%d scenarios, %d failed, %.1f s%n", results.size(), failed, (System.nanoTime() - t0) / 1e9);
         if (full) {
+            try (var o = new java.io.ObjectOutputStream(Files.newOutputStream(work.resolve("results.ser")))) {
+                o.writeObject(new ArrayList<>(results));
+            }
             Path out = home.resolve("load-tests");
             new Report(home, out, results, opt.containsKey("--jmh") ? Path.of(opt.get("--jmh")) : null,
                     jfr, jfrFanout).write();

