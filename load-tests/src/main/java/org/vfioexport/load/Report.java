@@ -237,6 +237,13 @@ final class Report {
         p("**Throughput (50,000 pairs/s).** The machine has 2 CPUs shared by the daemon and the load generator. Under churn the daemon used %.2f cores and the generator %.2f: the machine is saturated. The daemon spends **%.0f µs of CPU per export+release pair** (lock design: %.0f µs); 50,000 pairs/s on 2 cores would need ≤ 40 µs per pair with a load generator that costs nothing. The JMH `DeviceBench.exportReleasePair` isolates the device layer alone (no socket, no JSON): see its rows below; the simulated kernel's own syscalls per pair (memfd_create, ftruncate, seals, dup, two closes; `src/main/c/syscall-floor.c`) cost %.1f µs. The JFR profiles below show no dominant Java method; most of the rest is thread hand-offs (each wakes a parked thread: a futex wake and a context switch) and the per-request JSON, Netty and Vert.x future machinery.",
                 dCores, gCores, dCpu, lCpu, m("floor", "sim_syscalls_us_per_pair"));
         p("");
+        long javaSamples = jfrCount(jfr, "jdk.ExecutionSample");
+        if (javaSamples >= 0) {
+            double churnCpu = m("churn-message-order", "daemon_cpu_cores") * m("churn-message-order", "pairs") / m("churn-message-order", "pairs_per_s");
+            p("JFR sampled Java code %d times at its 10 ms period over the whole daemon run (≈%.1f thread-seconds executing Java), while the churn alone cost the daemon ≈%.1f CPU-seconds: %.0f%% of it in the kernel on the daemon's behalf (stime: syscalls, futex wake-ups of the threads that hand work to each other, epoll), the rest mostly outside Java code too (the JVM's JIT compiler and GC threads during the run). Shaving Java (JSON, futures) cannot reach the target by itself; fewer thread hand-offs and fewer syscalls per request can.",
+                    javaSamples, javaSamples / 100.0, churnCpu, 100 * m("churn-message-order", "daemon_kernel_share"));
+            p("");
+        }
         p("**Export round trip vs the floor.** One `export.create` crosses four threads in the message-order design: the connection's event loop → the device verticle's loop (`DeviceVerticle.export`, `onLoop`) → a worker (`DeviceVerticle.blocking`, `executeBlocking` around `exportDmaBuf`) → back to the device loop (event append) → back to the connection loop (`Session.here`) before `dup` + `sendmsg`. Each hand-off wakes a parked thread (a futex wake and a context switch). The lock design (`LockedDevice.export`) does one worker hop and back, and its round trip is %.0f µs against %.0f µs. The floor pays none of these: p50 %.1f µs.",
                 m("export-rtt-lock", "p50_us"), m("export-rtt-message-order", "p50_us"), m("floor", "p50_us"));
         p("");
@@ -259,6 +266,24 @@ final class Report {
         p("3. `Subscription.drain` → `Session.send` → `FdWriter.write` → `NetSocket.write` once per event: Vert.x flushes each write made outside a read handler, one `write(2)` per line; writing a drain batch (up to 512 events) as one buffer makes it one syscall.");
         p("4. `Session.reserveExport` calls `exports()`, which filters and copies the session's whole export table on every `export.create`: O(n) per export, O(n²) for a client filling its quota. A counter (or `exports.size()` after the removal) makes it O(1).");
         p("");
+    }
+
+    /** How many events of {@code type} a JFR recording holds ({@code jfr summary}), or -1. */
+    private static long jfrCount(Path jfr, String type) {
+        if (jfr == null || !Files.exists(jfr)) return -1;
+        try {
+            Process j = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jfr").toString(), "summary", jfr.toString())
+                    .redirectErrorStream(true).start();
+            String text = new String(j.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            j.waitFor();
+            for (String l : text.lines().toList()) {
+                String[] f = l.trim().split("\\s+");
+                if (f.length >= 2 && f[0].equals(type)) return Long.parseLong(f[1]);
+            }
+        } catch (Exception e) {
+            return -1;
+        }
+        return -1;
     }
 
     private static String fmtObj(Result r, String k) {

@@ -155,11 +155,23 @@ final class Scenarios {
         }
     }
 
+    /** stime of a process in seconds (time in the kernel on its behalf). */
+    static double sysSeconds(long pid) {
+        try {
+            String st = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            String[] f = st.substring(st.lastIndexOf(')') + 2).split(" ");
+            return Long.parseLong(f[12]) / 100.0;
+        } catch (IOException e) {
+            return Double.NaN;
+        }
+    }
+
     /** Runs {@code c}, recording the CPU the daemon and this load generator used, and the daemon's CPU per pair. */
     static void runMeasured(Result r, Run run, Churn c) throws InterruptedException {
-        double d0 = cpuSeconds(run.daemon.pid), g0 = cpuSeconds(ProcessHandle.current().pid());
+        double d0 = cpuSeconds(run.daemon.pid), g0 = cpuSeconds(ProcessHandle.current().pid()), s0 = sysSeconds(run.daemon.pid);
         c.run();
-        double d1 = cpuSeconds(run.daemon.pid), g1 = cpuSeconds(ProcessHandle.current().pid());
+        double d1 = cpuSeconds(run.daemon.pid), g1 = cpuSeconds(ProcessHandle.current().pid()), s1 = sysSeconds(run.daemon.pid);
+        r.metric("daemon_kernel_share", (s1 - s0) / (d1 - d0));
         double secs = c.elapsedNanos / 1e9;
         r.metric("daemon_cpu_cores", (d1 - d0) / secs).metric("generator_cpu_cores", (g1 - g0) / secs);
         r.metric("daemon_cpu_us_per_pair", (d1 - d0) * 1e6 / Math.max(1, c.pairs.get()));
