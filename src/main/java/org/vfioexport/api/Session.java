@@ -43,6 +43,7 @@ public final class Session {
     private final String id = "conn-" + IDS.incrementAndGet();
     private final Map<String, Export> exports = new LinkedHashMap<>();
     private final Map<String, Subscription> subscriptions = new LinkedHashMap<>();
+    private final Map<String, Future<?>> tails = new java.util.HashMap<>();
     private int exportsInFlight;
     private boolean closed;
 
@@ -292,7 +293,8 @@ public final class Session {
         if (problem != null) return Future.succeededFuture(new Outcome(Wire.error(replyId, invalid(problem)), null));
 
         String name = req.getString("method");
-        Future<Reply> reply = invoke(name, req.getValue("params"));
+        String device = deviceOf(req.getValue("params"));
+        Future<Reply> reply = inDeviceOrder(device, invoke(name, req.getValue("params")));
         return reply.transform(ar -> {
             if (ar.succeeded()) {
                 Reply r = ar.result();
@@ -308,6 +310,34 @@ public final class Session {
             }
             return Future.succeededFuture(new Outcome(hasId ? Wire.error(id, e) : null, null));
         });
+    }
+
+    /**
+     * The device a request is about, for response ordering: its {@code device} param, or the device of the
+     * export it names. Null when it names neither (or names them wrongly: then it fails on its own anyway).
+     */
+    private String deviceOf(Object params) {
+        if (!(params instanceof JsonObject p)) return null;
+        if (p.getValue("device") instanceof String d) return d;
+        if (p.getValue("export_id") instanceof String x) {
+            Export e = exports.get(x);
+            return e == null ? null : e.device();
+        }
+        return null;
+    }
+
+    /**
+     * Responses about one device leave in request order (protocol: pipelined requests), whatever order the device
+     * completes them in (a snapshot is immediate, an export waits for the kernel): each outcome waits for the
+     * previous one of its device.
+     */
+    private Future<Reply> inDeviceOrder(String device, Future<Reply> reply) {
+        if (device == null) return reply;
+        Future<?> previous = tails.get(device);
+        Future<Reply> ordered = previous == null || previous.isComplete() ? reply : previous.transform(x -> reply);
+        tails.put(device, ordered);
+        ordered.onComplete(ar -> tails.remove(device, ordered));
+        return ordered;
     }
 
     private Future<Reply> invoke(String name, Object params) {

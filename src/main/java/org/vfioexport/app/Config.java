@@ -51,6 +51,11 @@ public final class Config {
         return json.getInteger("max_line_bytes", 65536);
     }
 
+    /** Events kept per device for {@code since} replay (at least 10,000 unless a test asks for fewer). */
+    public int eventRetention() {
+        return json.getInteger("event_retention", org.vfioexport.events.EventHub.DEFAULT_RETENTION);
+    }
+
     public JsonObject policy() {
         return json.getJsonObject("policy", new JsonObject());
     }

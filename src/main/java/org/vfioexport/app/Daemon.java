@@ -68,7 +68,7 @@ public final class Daemon {
                 throw new StartupException("the native epoll transport is not available ("
                         + vertx.unavailableNativeTransportCause() + "); fd passing needs it");
             }
-            EventHub hub = new EventHub();
+            EventHub hub = new EventHub(config.eventRetention(), e -> { });
             DeviceManager devices = await(DeviceManager.start(vertx, k, hub, config.deviceNames()), "opening the devices");
             Policy policy = Policy.fromConfig(config.policy(), daemonUid());
             Service service = new Service(devices, hub, policy, k.name(), config.maxLineBytes());
