@@ -46,7 +46,7 @@ public final class ServiceMethods {
     }
 
     private static Future<Reply> ok(JsonObject result) {
-        return Future.succeededFuture(Reply.of(result));
+        return Future.succeededFuture(Reply.now(result));
     }
 
     private static Future<Reply> serverInfo(Session s, Params p) {
@@ -126,7 +126,7 @@ public final class ServiceMethods {
             }
             Export e = ar.result();
             if (!s.adopt(e)) return Future.failedFuture(RpcException.shuttingDown());
-            return Future.succeededFuture(new Reply(Wire.export(e), e));
+            return Future.succeededFuture(new Reply(Wire.export(e), e, false));
         });
     }
 

@@ -199,14 +199,17 @@ public final class Session {
         return Json.encodeToBuffer(json).appendByte((byte) '\n');
     }
 
-    /** {@code f}'s outcome, delivered on this connection's loop (inline when it is complete and we are there). */
+    /**
+     * {@code f}'s outcome, delivered by a fresh task on this connection's loop. Never inline, even when {@code f}
+     * is complete already: a device may have completed it a moment ago, after queueing its events to this
+     * connection's subscriptions with runOnContext, and those must be written first (guarantee 4).
+     */
     public <T> Future<T> here(Future<T> f) {
-        if (f.isComplete() && Vertx.currentContext() == context) return f;
         Promise<T> p = Promise.promise();
-        f.onComplete(ar -> {
-            if (Vertx.currentContext() == context) p.handle(ar);
-            else context.runOnContext(v -> p.handle(ar));
-        });
+        // Always a fresh task on the connection's loop, even when the listener already runs on its thread (a
+        // device whose verticle shares the loop thread completes inline): event deliveries the device queued with
+        // runOnContext before completing must run first (guarantee 4: events before the response).
+        f.onComplete(ar -> context.runOnContext(v -> p.handle(ar)));
         return p.future();
     }
 
@@ -352,7 +355,11 @@ public final class Session {
                     + peer.gid() + " is not allowed by the policy (allow_uids, allow_gids)"));
         }
         try {
-            return here(m.call(this, Params.of(params)));
+            Future<Reply> f = m.call(this, Params.of(params));
+            // a result computed right here on the loop (no device involved) goes out at once: the response to
+            // events.subscribe thus precedes the events it replays
+            if (f.succeeded() && f.result().immediate()) return f;
+            return here(f);
         } catch (RpcException e) {
             return Future.failedFuture(e);
         } catch (RuntimeException e) {
