@@ -18,10 +18,10 @@ import java.util.Map;
 /** Opens every device of a kernel, deploys one {@link DeviceVerticle} per device and hands out their handles. */
 public final class DeviceManager {
     private final Vertx vertx;
-    private final Map<String, DeviceVerticle> devices;
+    private final Map<String, ManagedDevice> devices;
     private final List<String> deploymentIds;
 
-    private DeviceManager(Vertx vertx, Map<String, DeviceVerticle> devices, List<String> deploymentIds) {
+    private DeviceManager(Vertx vertx, Map<String, ManagedDevice> devices, List<String> deploymentIds) {
         this.vertx = vertx;
         this.devices = devices;
         this.deploymentIds = deploymentIds;
@@ -34,21 +34,28 @@ public final class DeviceManager {
      * Opens every device of {@code kernel} and deploys its verticle. {@code names} gives a device's display name
      * (may be empty). A device that fails to open fails the start, naming the device and the errno.
      */
-    public static Future<DeviceManager> start(Vertx vertx, VfioKernel kernel, EventHub hub, Map<String, String> names) {
+    public static Future<DeviceManager> start(Vertx vertx, VfioKernel kernel, EventHub hub, Map<String, String> names,
+                                              Discipline discipline) {
         List<String> ids = kernel.deviceIds();
         List<Future<Opened>> opening = new ArrayList<>();
         for (String id : ids) {
             opening.add(vertx.executeBlocking(() -> open(kernel, id, names.getOrDefault(id, id)), false));
         }
-        return Future.all(opening).recover(err -> {
+        // join, not all: wait for every open to finish before judging, so a failure cannot race a late success
+        return Future.join(opening).recover(err -> {
             // close what did open, so a failed start leaks no device fd
             for (Future<Opened> f : opening) if (f.succeeded()) f.result().device().close();
             return Future.failedFuture(err);
         }).compose(all -> {
-            Map<String, DeviceVerticle> verticles = new LinkedHashMap<>();
+            Map<String, ManagedDevice> verticles = new LinkedHashMap<>();
             List<Future<String>> deploying = new ArrayList<>();
             for (int i = 0; i < ids.size(); i++) {
                 Opened o = opening.get(i).result();
+                if (discipline == Discipline.RW_LOCK) {
+                    verticles.put(ids.get(i), new LockedDevice(vertx, o.device(), kernel.name(), o.name(), o.reset(),
+                            o.regions(), o.memory(), hub.log(ids.get(i))));
+                    continue;
+                }
                 DeviceVerticle v = new DeviceVerticle(o.device(), kernel.name(), o.name(), o.reset(), o.regions(),
                         o.memory(), hub.log(ids.get(i)));
                 verticles.put(ids.get(i), v);
@@ -62,8 +69,12 @@ public final class DeviceManager {
         });
     }
 
+    public static Future<DeviceManager> start(Vertx vertx, VfioKernel kernel, EventHub hub, Map<String, String> names) {
+        return start(vertx, kernel, hub, names, Discipline.MESSAGE_ORDER);
+    }
+
     public static Future<DeviceManager> start(Vertx vertx, VfioKernel kernel, EventHub hub) {
-        return start(vertx, kernel, hub, Map.of());
+        return start(vertx, kernel, hub, Map.of(), Discipline.MESSAGE_ORDER);
     }
 
     private static Opened open(VfioKernel kernel, String id, String name) throws KernelException {
@@ -90,14 +101,14 @@ public final class DeviceManager {
     /** Exports alive across all devices. */
     public int liveExports() {
         int n = 0;
-        for (DeviceVerticle v : devices.values()) n += v.exportCount();
+        for (ManagedDevice v : devices.values()) n += v.exportCount();
         return n;
     }
 
     /** Closes every device, releasing each export with {@code cause}, then undeploys the verticles. */
     public Future<Void> shutdown(Cause cause) {
         List<Future<Void>> closing = new ArrayList<>();
-        for (DeviceVerticle v : devices.values()) closing.add(v.close(cause));
+        for (ManagedDevice v : devices.values()) closing.add(v.close(cause));
         return Future.join(closing).compose(x -> {
             List<Future<Void>> undeploying = new ArrayList<>();
             for (String d : deploymentIds) undeploying.add(vertx.undeploy(d));

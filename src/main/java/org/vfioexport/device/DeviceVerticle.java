@@ -32,7 +32,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * The one thing that crosses threads is an export's reference count, which mirrors the kernel's file refcount:
  * see {@link Export}.
  */
-final class DeviceVerticle extends VerticleBase implements DeviceHandle {
+final class DeviceVerticle extends VerticleBase implements ManagedDevice {
     private final VfioDevice device;
     private final String backend;
     private final String name;
@@ -51,6 +51,8 @@ final class DeviceVerticle extends VerticleBase implements DeviceHandle {
     private boolean exclusiveRunning;
     private long exportCounter;
     private final AtomicInteger alive = new AtomicInteger();
+    /** Test probe: runs inside a revoke/restore pass right after a successful try-get (as the sim's hook does). */
+    volatile java.util.function.Consumer<Export> afterTryGet = e -> {};
 
     DeviceVerticle(VfioDevice device, String backend, String name, boolean resetSupported, List<Region> regions,
                    boolean memoryEnabled, DeviceEventLog log) {
@@ -237,6 +239,7 @@ final class DeviceVerticle extends VerticleBase implements DeviceHandle {
         int n = 0;
         for (Export e : List.copyOf(exports.values())) {
             if (!e.tryGet()) continue;           // release has begun: skip it, as get_file_active does
+            afterTryGet.accept(e);
             if (e.state() == ExportState.LIVE) {
                 e.state(ExportState.REVOKED);
                 log.append(EventType.EXPORT_REVOKED, e.id(), cause, null);
@@ -251,6 +254,7 @@ final class DeviceVerticle extends VerticleBase implements DeviceHandle {
         int n = 0;
         for (Export e : List.copyOf(exports.values())) {
             if (!e.tryGet()) continue;
+            afterTryGet.accept(e);
             if (e.state() == ExportState.REVOKED) {
                 e.state(ExportState.LIVE);
                 log.append(EventType.EXPORT_RESTORED, e.id(), cause, null);
@@ -360,8 +364,8 @@ final class DeviceVerticle extends VerticleBase implements DeviceHandle {
         }).onComplete(ar -> {
             if (ar.failed()) {
                 // the config write did not happen: decoding is as it was, so undo the revocations
-                if (wasEnabled) restoreAll(Cause.MEMORY_DISABLE);
                 state(restingState(), Cause.MEMORY_DISABLE);
+                if (wasEnabled) restoreAll(Cause.MEMORY_DISABLE);
                 p.fail(ar.cause());
             } else {
                 memoryEnabled = false;
@@ -421,7 +425,8 @@ final class DeviceVerticle extends VerticleBase implements DeviceHandle {
     }
 
     /** Exports alive now, from any thread (a counter the loop keeps beside its table). */
-    int exportCount() {
+    @Override
+    public int exportCount() {
         return alive.get();
     }
 }

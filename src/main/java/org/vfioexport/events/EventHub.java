@@ -34,6 +34,32 @@ public final class EventHub {
         this(DEFAULT_RETENTION, e -> {});
     }
 
+    /** Event-bus address of a device's events (JSON, the protocol's EVENT object); {@link #ALL} carries every device. */
+    public static String address(String device) {
+        return "vfio-export.events." + device;
+    }
+
+    public static final String ALL = "vfio-export.events";
+
+    /**
+     * A hub that also publishes every event on the Vert.x event bus, to {@link #address(String)} and {@link #ALL},
+     * so other verticles (or other nodes of a clustered event bus) can follow the devices.
+     */
+    public static EventHub publishingTo(io.vertx.core.Vertx vertx, int retention) {
+        return publishingTo(vertx, retention, e -> {});
+    }
+
+    /** As {@link #publishingTo(io.vertx.core.Vertx, int)}, also handing every event to {@code tap} (metrics). */
+    public static EventHub publishingTo(io.vertx.core.Vertx vertx, int retention, Consumer<Event> tap) {
+        io.vertx.core.eventbus.EventBus bus = vertx.eventBus();
+        return new EventHub(retention, e -> {
+            tap.accept(e);
+            io.vertx.core.json.JsonObject json = e.toJson();
+            bus.publish(address(e.device()), json);
+            bus.publish(ALL, json);
+        });
+    }
+
     public DeviceEventLog log(String device) {
         return logs.computeIfAbsent(device, d -> new DeviceEventLog(d, retention, publisher));
     }

@@ -31,9 +31,12 @@ public final class Posix {
             O_NONBLOCK = 04000, O_DIRECTORY = 0200000, O_CLOEXEC = 02000000;
     // memfd_create(2) / F_ADD_SEALS
     public static final int MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
-    public static final int F_DUPFD_CLOEXEC = 1030, F_GETFD = 1, F_ADD_SEALS = 1033, F_GET_SEALS = 1034;
+    public static final int F_GETFL = 3, O_ACCMODE = 3, FD_CLOEXEC = 1;
+    public static final int F_DUPFD_CLOEXEC = 1030, F_GETFD = 1, F_SETFD = 2, F_ADD_SEALS = 1033, F_GET_SEALS = 1034;
     public static final int F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8;
     public static final int SEEK_SET = 0, SEEK_END = 2;
+    // mmap(2) / mprotect(2)
+    public static final int PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20;
     // flock(2)
     public static final int LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
     // sockets
@@ -68,6 +71,10 @@ public final class Posix {
     private static final MethodHandle FCNTL = fn("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
             Linker.Option.firstVariadicArg(2));
     private static final MethodHandle LSEEK = fn("lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle MMAP = fn("mmap",
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle MPROTECT = fn("mprotect", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle MUNMAP = fn("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle FLOCK = fn("flock", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle SOCKET = fn("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle CONNECT = fn("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
@@ -226,6 +233,45 @@ public final class Posix {
             MemorySegment st = captureState(a);
             long rc = (long) LSEEK.invokeExact(st, fd, offset, whence);
             return check(rc, st, "lseek");
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** A private anonymous mapping of {@code length} bytes (page-rounded by the kernel) with protection {@code prot}. */
+    public static MemorySegment mmapAnonymous(long length, int prot) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            MemorySegment p = (MemorySegment) MMAP.invokeExact(st, MemorySegment.NULL, length, prot,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0L);
+            if (p.address() == -1L) throw new PosixException("mmap", errno(st)); // MAP_FAILED
+            return p.reinterpret(length);
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static void mprotect(MemorySegment pages, int prot) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            int rc = (int) MPROTECT.invokeExact(st, pages, pages.byteSize(), prot);
+            check(rc, st, "mprotect");
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static void munmap(MemorySegment pages) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            int rc = (int) MUNMAP.invokeExact(st, pages, pages.byteSize());
+            check(rc, st, "munmap");
         } catch (PosixException e) {
             throw e;
         } catch (Throwable t) {

@@ -7,8 +7,8 @@ import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.Ops;
 
 /**
- * The simulated dma-buf file: a memfd of exactly the buffer's size, sealed so nobody can resize it, opened with
- * the access mode the request asked for (a dma-buf keeps O_ACCMODE of its open_flags).
+ * The simulated dma-buf file: a memfd of exactly the buffer's size, sealed so nobody can resize it, with the
+ * access mode and close-on-exec flag the request's open_flags ask for, as a real dma-buf fd has.
  */
 final class Memfd {
     private Memfd() {}
@@ -19,12 +19,15 @@ final class Memfd {
             fd = Posix.memfdCreate(name, Posix.MFD_CLOEXEC | Posix.MFD_ALLOW_SEALING);
             Posix.ftruncate(fd, size);
             Posix.fcntl(fd, Posix.F_ADD_SEALS, Posix.F_SEAL_SHRINK | Posix.F_SEAL_GROW | Posix.F_SEAL_SEAL);
-            if ((openFlags & 3) == Posix.O_RDONLY) {
-                // reopen read-only so the fd's access mode matches the request, as dma_buf_getfile does
-                int ro = Posix.open("/proc/self/fd/" + fd, Posix.O_RDONLY | Posix.O_CLOEXEC, 0);
+            int accmode = openFlags & Posix.O_ACCMODE;
+            if (accmode == Posix.O_RDONLY || accmode == Posix.O_WRONLY) {
+                // reopen so the fd's access mode is the request's: dma_buf_getfile keeps O_ACCMODE of open_flags
+                int reopened = Posix.open("/proc/self/fd/" + fd, accmode | Posix.O_CLOEXEC, 0);
                 Posix.close(fd);
-                fd = ro;
+                fd = reopened;
             }
+            // and the fd is close-on-exec only if open_flags asked for it (the kernel's fd allocation uses O_CLOEXEC)
+            if ((openFlags & Posix.O_CLOEXEC) == 0) Posix.fcntl(fd, Posix.F_SETFD, 0);
             return fd;
         } catch (PosixException e) {
             if (fd >= 0) {

@@ -97,7 +97,9 @@ public final class SimDevice implements VfioDevice {
             return new Region(index, name, PCI_CONFIG_SIZE, Region.FLAG_READ | Region.FLAG_WRITE, offset,
                     RegionKind.CONFIG, false);
         }
-        return new Region(index, name, 0, 0, offset, index == Region.ROM ? RegionKind.ROM : RegionKind.VGA, false);
+        // no option ROM and no VGA on the simulated functions: Linux reports a size-0 ROM and answers EINVAL for
+        // the VGA region, which the SPI reports as absent (as the Linux backend does)
+        return new Region(index, name, 0, 0, offset, RegionKind.ABSENT, false);
     }
 
     /** vfio_ioctl_device_feature + vfio_pci_core_feature_dma_buf, checks in kernel order (§2). */
@@ -330,9 +332,6 @@ public final class SimDevice implements VfioDevice {
         return open;
     }
 
-    boolean isOpenMemoryBit() {
-        return commandMemory;
-    }
 
     // ---- for tests -----------------------------------------------------------------------------------------
 

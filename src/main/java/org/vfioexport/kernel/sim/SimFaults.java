@@ -19,6 +19,7 @@ public final class SimFaults {
     private final AtomicLong calls = new AtomicLong();
     private final Map<String, AtomicLong> perStep = new ConcurrentHashMap<>();
     private volatile Plan plan;
+    private final Map<String, java.util.function.Consumer<Long>> hooks = new ConcurrentHashMap<>();
 
     /** The Nth step from now on (1-based, any step) fails with {@code errno}. */
     public void failNth(long nth, int errno) {
@@ -37,6 +38,16 @@ public final class SimFaults {
 
     public void clear() {
         plan = null;
+        hooks.clear();
+    }
+
+    /**
+     * Runs {@code hook} (given the occurrence number, from 1) each time {@code step} is entered, on the thread
+     * that enters it: tests use it to hold a kernel call at a known point with a latch instead of a sleep.
+     */
+    public void onStep(String step, java.util.function.Consumer<Long> hook) {
+        if (hook == null) hooks.remove(step);
+        else hooks.put(step, hook);
     }
 
     /** Steps entered so far. */
@@ -52,6 +63,8 @@ public final class SimFaults {
     void enter(String step, String op) throws KernelException {
         long all = calls.incrementAndGet();
         long mine = count(step).incrementAndGet();
+        java.util.function.Consumer<Long> hook = hooks.get(step);
+        if (hook != null) hook.accept(mine);
         Plan p = plan;
         if (p == null) return;
         boolean hit = p.step == null ? all == p.nth : p.step.equals(step) && mine == p.nth;

@@ -22,7 +22,6 @@ import java.util.Map;
 public final class SimKernel implements VfioKernel {
     private final Map<String, SimDeviceSpec> specs = new LinkedHashMap<>();
     private final Map<String, SimDevice> open = new LinkedHashMap<>();   // guarded by this
-    private final Map<String, Boolean> memoryAtClose = new LinkedHashMap<>();
     private final SimSemantics semantics;
     private final boolean memoryEnabledAtOpen;
     private final SimFaults faults = new SimFaults();
@@ -94,8 +93,8 @@ public final class SimKernel implements VfioKernel {
 
     /**
      * Opens a device. Like vfio_pci_core_enable, opening tries a function reset first: EAGAIN from it aborts the
-     * open (inject it at step {@code open.try_reset}). The memory-enable bit starts as configured, and survives a
-     * close and reopen.
+     * open (inject it at step {@code open.try_reset}). The memory-enable bit starts as configured at every open:
+     * Linux restores, at close, the config state it saved at open (seen on 7.2).
      */
     @Override
     public synchronized VfioDevice open(String deviceId) throws KernelException {
@@ -110,14 +109,13 @@ public final class SimKernel implements VfioKernel {
             // any other failure only marks reset as unsupported in the kernel; the model keeps its configured method
         }
         int ordinal = new ArrayList<>(specs.keySet()).indexOf(deviceId);
-        SimDevice d = new SimDevice(this, spec, ordinal, memoryAtClose.getOrDefault(deviceId, memoryEnabledAtOpen));
+        SimDevice d = new SimDevice(this, spec, ordinal, memoryEnabledAtOpen);
         open.put(deviceId, d);
         return d;
     }
 
     synchronized void closed(SimDevice d) {
         open.remove(d.id(), d);
-        memoryAtClose.put(d.id(), d.isOpenMemoryBit());
     }
 
     /** The open device object, for tests that look inside the model. */

@@ -1,0 +1,203 @@
+package org.vfioexport.kernel.linux;
+
+import org.vfioexport.ffm.posix.PosixException;
+import org.vfioexport.ffm.uapi.VfioIoctls;
+import org.vfioexport.kernel.DeviceInfo;
+import org.vfioexport.kernel.DmaBuf;
+import org.vfioexport.kernel.DmaBufRequest;
+import org.vfioexport.kernel.DmaRange;
+import org.vfioexport.kernel.Errno;
+import org.vfioexport.kernel.KernelException;
+import org.vfioexport.kernel.Ops;
+import org.vfioexport.kernel.Region;
+import org.vfioexport.kernel.RegionKind;
+import org.vfioexport.kernel.VfioDevice;
+
+import java.util.List;
+import java.util.concurrent.locks.ReadWriteLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * One open VFIO device fd. Calls share a read lock and {@link #close()} takes the write lock, so the fd number
+ * is never used after it was closed (and possibly reused by another open in this process).
+ */
+final class LinuxVfioDevice implements VfioDevice {
+    // PCI config space (include/uapi/linux/pci_regs.h)
+    static final int PCI_COMMAND = 0x04, PCI_COMMAND_MEMORY = 0x2, PCI_BASE_ADDRESS_0 = 0x10;
+    static final int PCI_BASE_ADDRESS_SPACE_IO = 0x1, PCI_BASE_ADDRESS_MEM_PREFETCH = 0x8;
+
+    private final String id;
+    private final OpenedDevice opened;
+    private final ReadWriteLock lock = new ReentrantReadWriteLock();
+    private boolean closed;
+    private volatile long configOffset = -1;
+
+    LinuxVfioDevice(String id, OpenedDevice opened) {
+        this.id = id;
+        this.opened = opened;
+    }
+
+    @Override
+    public String id() {
+        return id;
+    }
+
+    /** The device node it came from: {@code /dev/vfio/N} group number or the cdev path. */
+    String openedThrough() {
+        return opened.path();
+    }
+
+    @FunctionalInterface
+    private interface Call<T> {
+        T on(int fd) throws PosixException, KernelException;
+    }
+
+    private <T> T call(String op, Call<T> c) throws KernelException {
+        lock.readLock().lock();
+        try {
+            if (closed) throw new KernelException(op, Errno.EBADF, id + " is closed");
+            return c.on(opened.fd());
+        } catch (PosixException e) {
+            throw new KernelException(op, e.errno(), e.op());
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    @Override
+    public DeviceInfo info() throws KernelException {
+        return call(Ops.GET_INFO, fd -> {
+            VfioIoctls.DeviceInfoReply r = VfioIoctls.deviceInfo(fd);
+            return new DeviceInfo(r.flags(), r.numRegions(), r.numIrqs());
+        });
+    }
+
+    @Override
+    public Region region(int index) throws KernelException {
+        VfioIoctls.RegionInfoReply r;
+        try {
+            r = call(Ops.GET_REGION_INFO, fd -> VfioIoctls.regionInfo(fd, index));
+        } catch (KernelException e) {
+            // vfio-pci counts the VGA region in num_regions but answers EINVAL for it on a device without VGA
+            // (seen on 7.2): report it as the absent region it is, so that listing all regions works
+            if (index != Region.VGA || e.errno() != Errno.EINVAL.value) throw e;
+            return new Region(index, Region.standardName(index), 0, 0, 0, RegionKind.ABSENT, false);
+        }
+        RegionKind kind;
+        boolean prefetchable = false;
+        if (r.size() == 0) {
+            kind = RegionKind.ABSENT;
+        } else if (index <= Region.BAR5) {
+            // vfio-pci keeps the BAR's low flag bits in its virtual config space
+            int bar = configDword(PCI_BASE_ADDRESS_0 + 4 * index);
+            kind = (bar & PCI_BASE_ADDRESS_SPACE_IO) != 0 ? RegionKind.IO : RegionKind.MMIO;
+            prefetchable = kind == RegionKind.MMIO && (bar & PCI_BASE_ADDRESS_MEM_PREFETCH) != 0;
+        } else {
+            kind = switch (index) {
+                case Region.ROM -> RegionKind.ROM;
+                case Region.CONFIG -> RegionKind.CONFIG;
+                case Region.VGA -> RegionKind.VGA;
+                default -> RegionKind.MMIO; // device-specific regions
+            };
+        }
+        return new Region(index, Region.standardName(index), r.size(), r.flags(), r.offset(), kind, prefetchable);
+    }
+
+    @Override
+    public DmaBuf featureDmaBuf(DmaBufRequest q) throws KernelException {
+        List<DmaRange> ranges = q.ranges();
+        long[] offsets = new long[ranges.size()], lengths = new long[ranges.size()];
+        for (int i = 0; i < offsets.length; i++) {
+            offsets[i] = ranges.get(i).offset();
+            lengths[i] = ranges.get(i).length();
+        }
+        int rc = call(Ops.FEATURE_DMA_BUF, fd -> VfioIoctls.featureDmaBuf(fd, q.argsz(), q.featureFlags(),
+                q.regionIndex(), q.openFlags(), q.flags(), q.nrRanges(), offsets, lengths));
+        if (q.isProbe()) return null;
+        // a GET answered with a new fd; its size is the sum of the lengths the kernel accepted
+        return new LinuxDmaBuf(rc, q.size());
+    }
+
+    /**
+     * Null when this device can export dma-bufs, otherwise why not: ENOTTY means a kernel without the feature
+     * (before 6.19, or CONFIG_VFIO_PCI_DMABUF off), EOPNOTSUPP a variant driver without the exporter op.
+     */
+    String dmaBufUnsupportedReason() throws KernelException {
+        try {
+            probeDmaBuf();
+            return null;
+        } catch (KernelException e) {
+            if (e.errno() == Errno.ENOTTY.value) {
+                return "the kernel has no VFIO dma-buf export (ENOTTY): it needs Linux 6.19+ with CONFIG_VFIO_PCI_DMABUF";
+            }
+            if (e.errno() == Errno.EOPNOTSUPP.value) {
+                return "the driver bound to " + id + " cannot export dma-bufs (EOPNOTSUPP): a vfio-pci variant driver";
+            }
+            throw e;
+        }
+    }
+
+    @Override
+    public void reset() throws KernelException {
+        call(Ops.RESET, fd -> {
+            VfioIoctls.reset(fd);
+            return null;
+        });
+    }
+
+    @Override
+    public void setMemoryEnabled(boolean enabled) throws KernelException {
+        // read-modify-write: the other COMMAND bits (I/O, bus master, INTx disable) stay as they are
+        call(Ops.SET_MEMORY, fd -> {
+            long at = configOffset(fd) + PCI_COMMAND;
+            byte[] cmd = VfioIoctls.pread(fd, at, 2);
+            int v = (cmd[0] & 0xff) | (cmd[1] & 0xff) << 8;
+            v = enabled ? v | PCI_COMMAND_MEMORY : v & ~PCI_COMMAND_MEMORY;
+            VfioIoctls.pwrite(fd, at, new byte[] {(byte) v, (byte) (v >>> 8)});
+            return null;
+        });
+    }
+
+    @Override
+    public boolean memoryEnabled() throws KernelException {
+        return call(Ops.SET_MEMORY, fd -> {
+            byte[] cmd = VfioIoctls.pread(fd, configOffset(fd) + PCI_COMMAND, 2);
+            return (cmd[0] & PCI_COMMAND_MEMORY) != 0;
+        });
+    }
+
+    private int configDword(int where) throws KernelException {
+        return call(Ops.GET_REGION_INFO, fd -> {
+            byte[] b = VfioIoctls.pread(fd, configOffset(fd) + where, 4);
+            return (b[0] & 0xff) | (b[1] & 0xff) << 8 | (b[2] & 0xff) << 16 | (b[3] & 0xff) << 24;
+        });
+    }
+
+    /** Where the config region starts in the device fd (read from the kernel, never computed). */
+    private long configOffset(int fd) throws PosixException {
+        long o = configOffset;
+        if (o < 0) {
+            o = VfioIoctls.regionInfo(fd, Region.CONFIG).offset();
+            configOffset = o;
+        }
+        return o;
+    }
+
+    @Override
+    public void close() {
+        lock.writeLock().lock();
+        try {
+            if (closed) return;
+            closed = true;
+            GroupContainerPath.closeQuietly(opened.fd());
+            opened.afterClose().run();
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "vfio device " + id + " (" + opened.path() + ", fd " + opened.fd() + ")";
+    }
+}

@@ -1,0 +1,17 @@
+package org.vfioexport.kernel.linux;
+
+import org.junit.jupiter.api.Tag;
+import org.vfioexport.kernel.VfioKernel;
+import org.vfioexport.kernel.contract.KernelContract;
+
+/**
+ * The contract against the real kernel. Runs only inside the VM lab ({@code src/test/vm/run}), where the four
+ * emulated devices are bound to vfio-pci; found through sysfs, as the service finds them.
+ */
+@Tag("vm")
+class LinuxKernelContractTest extends KernelContract {
+    @Override
+    protected VfioKernel createKernel() {
+        return new LinuxKernel();
+    }
+}

@@ -1,0 +1,118 @@
+package org.vfioexport.kernel.linux;
+
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestReporter;
+import org.vfioexport.kernel.DmaBuf;
+import org.vfioexport.kernel.DmaBufRequest;
+import org.vfioexport.kernel.KernelException;
+import org.vfioexport.kernel.Region;
+import org.vfioexport.kernel.VfioDevice;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Facts about the real kernel that the spec leaves open (kernel-semantics §11), recorded in the VM lab's report
+ * through the test reporter. Each test asserts only what is certain and publishes the rest.
+ */
+@Tag("vm")
+class LinuxKernelObservationsTest {
+    static final String NVME = "0000:00:07.0", EDU = "0000:00:06.0";
+    final LinuxKernel kernel = new LinuxKernel();
+
+    @Test
+    void kernelAndPath(TestReporter report) throws Exception {
+        report.publishEntry("kernel", Files.readString(Path.of("/proc/sys/kernel/osrelease")).strip());
+        try (VfioDevice d = kernel.open(EDU)) {
+            report.publishEntry("opened through", ((LinuxVfioDevice) d).openedThrough());
+            Region config = d.region(Region.CONFIG);
+            report.publishEntry("config region", "size " + config.size() + " offset 0x" + Long.toHexString(config.offset()));
+            for (Region r : d.regions()) {
+                report.publishEntry("edu region " + r.index(), r.kind().wire + " size " + r.size() + " offset 0x"
+                        + Long.toHexString(r.offset()) + " flags " + r.flags());
+            }
+            assertTrue(((LinuxVfioDevice) d).dmaBufUnsupportedReason() == null);
+        }
+    }
+
+    @Test
+    void memoryBitAcrossCloseAndReopen(TestReporter report) throws Exception {
+        for (String id : new String[] {EDU, NVME}) {
+            try (VfioDevice d = kernel.open(id)) {
+                d.setMemoryEnabled(false);
+            }
+            try (VfioDevice d = kernel.open(id)) {
+                report.publishEntry(id + " memoryEnabled after close with memory off and reopen", String.valueOf(d.memoryEnabled()));
+                d.setMemoryEnabled(true);
+            }
+        }
+    }
+
+    @Test
+    void memoryBitAcrossReset(TestReporter report) throws Exception {
+        try (VfioDevice d = kernel.open(NVME)) {
+            d.setMemoryEnabled(false);
+            try (DmaBuf b = d.exportDmaBuf(DmaBufRequest.get(2, 0, 4096))) {
+                d.reset();
+                report.publishEntry("nvme memoryEnabled after reset with memory off", String.valueOf(d.memoryEnabled()));
+            }
+            d.setMemoryEnabled(true);
+            d.reset();
+            report.publishEntry("nvme memoryEnabled after reset with memory on", String.valueOf(d.memoryEnabled()));
+        }
+    }
+
+    @Test
+    void openingAnOpenDeviceAgain(TestReporter report) throws Exception {
+        try (VfioDevice first = kernel.open(EDU)) {
+            String result;
+            DmaBuf kept = null;
+            try (VfioDevice second = kernel.open(EDU)) {
+                result = "second open succeeded";
+                kept = second.exportDmaBuf(DmaBufRequest.get(0, 0, 4096));
+            } catch (KernelException e) {
+                result = "second open refused: " + e.getMessage();
+            }
+            report.publishEntry("edu opened twice", result);
+            if (kept != null) {
+                DmaBuf fromSecond = kept;
+                try (fromSecond) {
+                    assertEquals(4096, org.vfioexport.ffm.posix.Posix.lseek(fromSecond.fd(), 0, 2),
+                            "a dma-buf of the closed second fd stays valid");
+                }
+            }
+            first.probeDmaBuf();
+        }
+    }
+
+    @Test
+    void hugeRangeCounts(TestReporter report) throws Exception {
+        try (VfioDevice d = kernel.open(NVME)) {
+            for (int n : new int[] {1 << 20, 1 << 28, 0xFFFFFFFF}) {
+                String answer;
+                try (DmaBuf b = d.exportDmaBuf(DmaBufRequest.get(2, 0, 4096).withNrRanges(n))) {
+                    answer = "accepted?! size " + b.size();
+                } catch (KernelException e) {
+                    answer = e.errnoName();
+                }
+                report.publishEntry("nr_ranges " + Integer.toUnsignedString(n) + " with one range supplied", answer);
+            }
+        }
+    }
+
+    @Test
+    void theDmaBufFile(TestReporter report) throws Exception {
+        try (VfioDevice d = kernel.open(NVME); DmaBuf b = d.exportDmaBuf(DmaBufRequest.get(2, 4096, 8192))) {
+            String link = org.vfioexport.ffm.posix.Posix.readlink("/proc/self/fd/" + b.fd());
+            assertEquals("/dmabuf:", link);
+            String info = Files.readString(Path.of("/proc/self/fdinfo/" + b.fd()));
+            report.publishEntry("fdinfo", info.strip().replace('\n', ';').replace('\t', ' '));
+            assertTrue(info.contains("size:\t8192"), info);
+            assertTrue(info.contains("exp_name:\tvfio_pci_core"), info);
+        }
+    }
+}
