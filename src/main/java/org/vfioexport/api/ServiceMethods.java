@@ -54,7 +54,8 @@ public final class ServiceMethods {
         Service svc = s.service();
         return ok(new JsonObject().put("version", Service.VERSION).put("backend", svc.backend()).put("pid", svc.pid())
                 .put("uptime_ms", svc.uptimeMillis()).put("devices", s.visibleDevices().size())
-                .put("exports", svc.devices().liveExports()).put("subscribers", svc.hub().subscriberCount()));
+                .put("exports", svc.devices().liveExports()).put("subscribers", svc.hub().subscriberCount())
+                .put("clients", svc.sessions().size()));
     }
 
     private static Future<Reply> deviceList(Session s, Params p) {

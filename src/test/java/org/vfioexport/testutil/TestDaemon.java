@@ -75,6 +75,24 @@ public final class TestDaemon implements AutoCloseable {
         }
     }
 
+    /** How many fds of this process refer to the same open file as {@code fd} (same device and inode). */
+    public static long fdsOnSameFile(int fd) {
+        try {
+            Object key = Files.readAttributes(Path.of("/proc/self/fd/" + fd), java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+            try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
+                return s.filter(p -> {
+                    try {
+                        return key.equals(Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class).fileKey());
+                    } catch (IOException e) {
+                        return false; // closed while listing, or not a file
+                    }
+                }).count();
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     @Override
     public void close() {
         daemon.stop();
