@@ -89,6 +89,11 @@ public final class FdWriter {
         drainListeners.add(r);
     }
 
+    /** The connection's context: every call belongs there. */
+    public Context context() {
+        return context;
+    }
+
     public long fdLinesSent() {
         return fdLinesSent;
     }
