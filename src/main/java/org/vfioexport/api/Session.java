@@ -375,17 +375,17 @@ public final class Session {
         int[] fds = new int[withFds.size()];
         int n = 0;
         for (Outcome o : withFds) {
-            try {
-                if (o.export.state() == ExportState.RELEASED) throw new PosixException("dup (export released)", 9);
-                fds[n] = Posix.dup(o.export.fd());
+            int fd = duplicate(o.export);
+            if (fd >= 0) {
+                fds[n] = fd;
                 o.response.getJsonObject("result").put("fd_index", n);
                 n++;
-            } catch (PosixException e) {
+            } else {
                 // the export went away between its creation and its response (device closed, shutdown)
                 o.response.remove("result");
                 o.response.put("error", new RpcException(ErrorCode.DEVICE_UNAVAILABLE, "export " + o.export.id()
                         + " was released before it could be sent", new JsonObject().put("device", o.export.device())).toJson());
-                release(o.export, Cause.CLIENT);
+                exports.remove(o.export.id());
             }
         }
         int[] sent = java.util.Arrays.copyOf(fds, n);
@@ -397,6 +397,20 @@ public final class Session {
         writer.writeWithFds(bytes, sent, () -> {
             for (int fd : sent) closeQuietly(fd);
         });
+    }
+
+    /**
+     * A duplicate of the export's own fd for sending, or -1 if the export is already being released (its fd is
+     * closed or about to be). The device closes its fd only at release, which this connection's loop has not
+     * started for its own exports; a release by the device itself (close, shutdown) is what the check catches.
+     */
+    private static int duplicate(Export e) {
+        if (e.isDying() || e.state() == ExportState.RELEASED) return -1;
+        try {
+            return Posix.dup(e.fd());
+        } catch (PosixException x) {
+            return -1;
+        }
     }
 
     private static void closeQuietly(int fd) {

@@ -86,6 +86,21 @@ class PolicyAndLimitsTest {
     }
 
     @Test
+    void aBugInAMethodIsMinus32603AndTheConnectionLivesOn() throws Exception {
+        try (TestDaemon d = TestDaemon.start(dir)) {
+            d.daemon().service().methods().register("test.bug", (s, p) -> {
+                throw new IllegalStateException("a bug");
+            });
+            try (VfioExportClient c = d.connect()) {
+                RpcError e = assertThrows(RpcError.class, () -> c.request("test.bug"));
+                assertEquals(-32603, e.code());
+                assertTrue(e.getMessage().startsWith("internal error: "), e.getMessage());
+                assertEquals(2, c.request("device.list").getJsonArray("devices").size());
+            }
+        }
+    }
+
+    @Test
     void requestsDuringShutdownAreMinus32007() throws Exception {
         try (TestDaemon d = TestDaemon.start(dir); VfioExportClient c = d.connect()) {
             d.daemon().service().beginShutdown();
