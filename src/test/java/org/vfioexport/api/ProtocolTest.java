@@ -168,6 +168,42 @@ class ProtocolTest {
     }
 
     @Test
+    void theFdComesWithTheFirstByteOfItsResponseLine() throws Exception {
+        int sock = Posix.connectUnix(daemon.socket().toString());
+        try {
+            byte[] req = ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"server.info\"}\n"
+                    + "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"export.create\",\"params\":"
+                    + exportParams(NVME, 2, 0, 4096).encode() + "}\n").getBytes(StandardCharsets.UTF_8);
+            Posix.sendWithFds(sock, req, 0, req.length, new int[0], 0);
+            // hello, the server.info response, the export response: read one byte at a time
+            byte[] one = new byte[1];
+            int line = 0, fdLine = -1, fdByte = -1, pos = 0, fd = -1;
+            while (line < 3) {
+                assertTrue(Posix.poll(sock, Posix.POLLIN, 20_000) != 0, "a byte within 20 s");
+                Posix.Received r = Posix.recvWithFds(sock, one, 4);
+                assertEquals(1, r.length());
+                if (r.fds().length > 0) {
+                    assertEquals(-1, fd, "one fd only");
+                    fd = r.fds()[0];
+                    fdLine = line;
+                    fdByte = pos;
+                }
+                pos++;
+                if (one[0] == '\n') {
+                    line++;
+                    pos = 0;
+                }
+            }
+            assertEquals(2, fdLine, "the fd rides on the export's response line");
+            assertEquals(0, fdByte, "on its first byte");
+            assertEquals(4096, Posix.lseek(fd, 0, Posix.SEEK_END));
+            Posix.close(fd);
+        } finally {
+            Posix.close(sock);
+        }
+    }
+
+    @Test
     void exportsBelongToTheirConnection() throws Exception {
         try (VfioExportClient a = daemon.connect(); VfioExportClient b = daemon.connect()) {
             ExportedBuffer x = a.export(NVME, 0, 0, 4096);
