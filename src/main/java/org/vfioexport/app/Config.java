@@ -28,8 +28,10 @@ public final class Config {
     public static Config load(Path file) throws StartupException {
         try {
             return new Config(new JsonObject(Files.readString(file)));
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new StartupException("no configuration file " + file + " (use --conf FILE)", e);
         } catch (IOException e) {
-            throw new StartupException("cannot read the configuration " + file + ": " + e.getMessage(), e);
+            throw new StartupException("cannot read the configuration " + file + ": " + e, e);
         } catch (DecodeException e) {
             throw new StartupException("the configuration " + file + " is not a JSON object: " + e.getMessage(), e);
         }
