@@ -28,6 +28,8 @@ final class Dispatcher {
     private final FdWriter writer;
     /** Per device, the last response not yet written: the next one about the device waits for it. */
     private final Map<String, Future<?>> tails = new HashMap<>();
+    /** Methods whose caller must see the operation's events before the response (guarantee 4). */
+    private static final java.util.Set<String> EVENTS_FIRST = java.util.Set.of("device.reset", "device.set_memory");
 
     Dispatcher(Session session) {
         this.session = session;
@@ -116,7 +118,12 @@ final class Dispatcher {
 
         String name = req.getString("method");
         String device = deviceOf(req.getValue("params"));
-        Future<Reply> reply = inDeviceOrder(device, invoke(name, req.getValue("params")));
+        Future<Reply> reply = invoke(name, req.getValue("params"));
+        if (EVENTS_FIRST.contains(name)) {
+            Future<Reply> done = reply;
+            reply = done.transform(ar -> session.subscriptionsFlushed().transform(x -> done));
+        }
+        reply = inDeviceOrder(device, reply);
         return reply.transform(ar -> {
             if (ar.succeeded()) {
                 Reply r = ar.result();

@@ -39,6 +39,8 @@ public final class Session {
     private final String id = "conn-" + IDS.incrementAndGet();
     private final Map<String, Export> exports = new LinkedHashMap<>();
     private final Map<String, Subscription> subscriptions = new LinkedHashMap<>();
+    private final List<Promise<Void>> flushWaiters = new java.util.ArrayList<>();
+    private boolean flushCheckScheduled;
     private int exportsInFlight;
     private boolean closed;
 
@@ -51,7 +53,10 @@ public final class Session {
         this.peer = peer;
         this.authorised = service.policy().allows(peer);
         // events paused because the client reads slowly go on once the writer has drained
-        writer.onDrain(() -> List.copyOf(subscriptions.values()).forEach(Subscription::resume));
+        writer.onDrain(() -> {
+            List.copyOf(subscriptions.values()).forEach(Subscription::resume);
+            if (!flushWaiters.isEmpty()) scheduleFlushCheck();
+        });
     }
 
     public String id() {
@@ -171,6 +176,43 @@ public final class Session {
 
     public Subscription removeSubscription(String subscriptionId) {
         return subscriptions.remove(subscriptionId);
+    }
+
+    /**
+     * Completes once every subscription of this connection has handed the events it holds to the writer. A
+     * response to a reset or memory toggle waits for it, so that the caller sees the operation's events first
+     * even when its subscription was paused because the client read slowly (guarantee 4).
+     */
+    Future<Void> subscriptionsFlushed() {
+        if (allFlushed()) return Future.succeededFuture();
+        Promise<Void> p = Promise.promise();
+        flushWaiters.add(p);
+        scheduleFlushCheck();
+        return p.future();
+    }
+
+    private boolean allFlushed() {
+        for (Subscription s : subscriptions.values()) if (s.queued() > 0) return false;
+        return true;
+    }
+
+    /**
+     * Checks again after the tasks queued so far (the subscriptions' deliveries) have run. While the writer is
+     * full nothing can move: the drain listener checks again then.
+     */
+    private void scheduleFlushCheck() {
+        if (flushCheckScheduled) return;
+        flushCheckScheduled = true;
+        context.runOnContext(v -> {
+            flushCheckScheduled = false;
+            if (closed || allFlushed()) {
+                List<Promise<Void>> done = List.copyOf(flushWaiters);
+                flushWaiters.clear();
+                done.forEach(Promise::tryComplete);
+            } else if (!writer.isFull()) {
+                scheduleFlushCheck();
+            }
+        });
     }
 
     // ---- lifecycle -------------------------------------------------------------------------------------------

@@ -189,6 +189,35 @@ class EventsTest {
     }
 
     @Test
+    void g4HoldsForACallerThatReadsLate() throws Exception {
+        restart(c -> c.getJsonObject("policy").put("subscriber_queue", 100_000));
+        try (VfioExportClient caller = daemon.connect(); VfioExportClient flood = daemon.connect()) {
+            subscribe(caller, new JsonObject());
+            List<ExportedBuffer> held = new ArrayList<>();
+            for (int i = 0; i < 3; i++) held.add(caller.export(NVME, 2, 4096L * i, 4096));
+            for (int i = 0; i < 2; i++) held.add(flood.export(GPU, 2, 4096L * i, 4096));
+            // while the caller reads nothing, GPU events fill its socket and pause its subscription
+            List<Object> ids = new ArrayList<>();
+            for (int i = 0; i < 1500; i++) ids.add(flood.send("device.set_memory", device(GPU).put("enabled", i % 2 == 1)));
+            for (Object id : ids) assertTrue(flood.await(id).object().containsKey("result"));
+            Object reset = caller.send("device.reset", device(NVME));
+            List<String> nvmeBefore = new ArrayList<>();
+            while (true) {
+                Message m = caller.read(30_000);
+                if (m.isNotification()) {
+                    JsonObject e = m.object().getJsonObject("params");
+                    if (NVME.equals(e.getString("device")) && "reset".equals(e.getString("cause"))) nvmeBefore.add(e.getString("type"));
+                    continue;
+                }
+                if (!reset.equals(m.object().getLong("id"))) continue; // the exports' responses, read late
+                break;
+            }
+            assertEquals(8, nvmeBefore.size(), "every event of the reset before its response: " + nvmeBefore);
+            for (ExportedBuffer b : held) Posix.close(b.fd());
+        }
+    }
+
+    @Test
     void g5SessionEndReleasesTheOwnersExports() throws Exception {
         try (VfioExportClient sub = daemon.connect()) {
             subscribe(sub, new JsonObject());
