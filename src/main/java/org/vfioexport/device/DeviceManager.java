@@ -5,6 +5,7 @@ import io.vertx.core.Vertx;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.EventHub;
 import org.vfioexport.kernel.DeviceInfo;
+import org.vfioexport.kernel.Errno;
 import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.Region;
 import org.vfioexport.kernel.VfioDevice;
@@ -28,7 +29,8 @@ public final class DeviceManager {
     }
 
     /** What opening a device told us, read on a worker before its verticle is deployed. */
-    private record Opened(VfioDevice device, String name, boolean reset, List<Region> regions, boolean memory) {}
+    private record Opened(VfioDevice device, String name, boolean reset, List<Region> regions, boolean memory,
+                          String dmabufUnsupported) {}
 
     /**
      * Opens every device of {@code kernel} and deploys its verticle. {@code names} gives a device's display name
@@ -53,11 +55,11 @@ public final class DeviceManager {
                 Opened o = opening.get(i).result();
                 if (discipline == Discipline.RW_LOCK) {
                     verticles.put(ids.get(i), new LockedDevice(vertx, o.device(), kernel.name(), o.name(), o.reset(),
-                            o.regions(), o.memory(), hub.log(ids.get(i))));
+                            o.regions(), o.memory(), o.dmabufUnsupported(), hub.log(ids.get(i))));
                     continue;
                 }
                 DeviceVerticle v = new DeviceVerticle(o.device(), kernel.name(), o.name(), o.reset(), o.regions(),
-                        o.memory(), hub.log(ids.get(i)));
+                        o.memory(), o.dmabufUnsupported(), hub.log(ids.get(i)));
                 verticles.put(ids.get(i), v);
                 deploying.add(vertx.deployVerticle(v));
             }
@@ -81,9 +83,21 @@ public final class DeviceManager {
         VfioDevice d = kernel.open(id);
         try {
             DeviceInfo info = d.info();
-            return new Opened(d, name, info.resetSupported(), d.regions(), d.memoryEnabled());
+            return new Opened(d, name, info.resetSupported(), d.regions(), d.memoryEnabled(), probe(d));
         } catch (KernelException | RuntimeException e) {
             d.close();
+            throw e;
+        }
+    }
+
+    /** PROBE of the dma-buf feature: null when supported, the reason otherwise. Other errors are real failures. */
+    private static String probe(VfioDevice d) throws KernelException {
+        try {
+            d.probeDmaBuf();
+            return null;
+        } catch (KernelException e) {
+            if (e.errno() == Errno.ENOTTY.value) return "the kernel has no VFIO dma-buf export (ENOTTY; needs Linux 6.19+ with CONFIG_VFIO_PCI_DMABUF)";
+            if (e.errno() == Errno.EOPNOTSUPP.value) return "the device's driver cannot export dma-bufs (EOPNOTSUPP; a vfio-pci variant driver)";
             throw e;
         }
     }

@@ -38,6 +38,7 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
     private final String name;
     private final boolean resetSupported;
     private final List<Region> regions;
+    private final String dmabufUnsupported;
     private final DeviceEventLog log;
 
     // ---- confined to this verticle's event loop ----
@@ -55,12 +56,14 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
     volatile java.util.function.Consumer<Export> afterTryGet = e -> {};
 
     DeviceVerticle(VfioDevice device, String backend, String name, boolean resetSupported, List<Region> regions,
-                   boolean memoryEnabled, DeviceEventLog log) {
+                   boolean memoryEnabled, String dmabufUnsupported,
+                   DeviceEventLog log) {
         this.device = device;
         this.backend = backend;
         this.name = name;
         this.resetSupported = resetSupported;
         this.regions = List.copyOf(regions);
+        this.dmabufUnsupported = dmabufUnsupported;
         this.memoryEnabled = memoryEnabled;
         this.state = memoryEnabled ? DeviceState.READY : DeviceState.MEMORY_DISABLED;
         this.log = log;
@@ -149,7 +152,8 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
 
     private DeviceSnapshot snapshot() {
         return new DeviceSnapshot(id(), name, backend, state, memoryEnabled, log.head(), exports.size(),
-                resetSupported, regions);
+                resetSupported, regions,
+                dmabufUnsupported);
     }
 
     // ---- export and release ------------------------------------------------------------------------------------

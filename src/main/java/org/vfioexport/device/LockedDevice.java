@@ -35,6 +35,7 @@ final class LockedDevice implements ManagedDevice {
     private final String name;
     private final boolean resetSupported;
     private final List<Region> regions;
+    private final String dmabufUnsupported;
     private final DeviceEventLog log;
     private final ReentrantReadWriteLock memoryLock = new ReentrantReadWriteLock();
     private final Map<String, Export> exports = new ConcurrentHashMap<>();
@@ -46,13 +47,15 @@ final class LockedDevice implements ManagedDevice {
     private volatile boolean closed;              // written under the write lock
 
     LockedDevice(Vertx vertx, VfioDevice device, String backend, String name, boolean resetSupported,
-                 List<Region> regions, boolean memoryEnabled, DeviceEventLog log) {
+                 List<Region> regions, boolean memoryEnabled, String dmabufUnsupported,
+                   DeviceEventLog log) {
         this.vertx = vertx;
         this.device = device;
         this.backend = backend;
         this.name = name;
         this.resetSupported = resetSupported;
         this.regions = List.copyOf(regions);
+        this.dmabufUnsupported = dmabufUnsupported;
         this.memoryEnabled = memoryEnabled;
         this.state = memoryEnabled ? DeviceState.READY : DeviceState.MEMORY_DISABLED;
         this.log = log;
@@ -77,7 +80,7 @@ final class LockedDevice implements ManagedDevice {
     @Override
     public Future<DeviceSnapshot> describe() {
         return worker(() -> new DeviceSnapshot(id(), name, backend, state, memoryEnabled, log.head(), exports.size(),
-                resetSupported, regions));
+                resetSupported, regions, dmabufUnsupported));
     }
 
     @Override

@@ -122,12 +122,10 @@ public final class LinuxKernel implements VfioKernel {
             throw new KernelException(Ops.OPEN, Errno.EINVAL, "not a PCI address: " + deviceId);
         }
         if (!sysfs.exists(deviceId)) throw new KernelException(Ops.OPEN, Errno.ENOENT, "no PCI device " + deviceId);
-        String driver = sysfs.driver(deviceId).orElse("none");
-        if (!driver.equals("vfio-pci")) {
-            // variant drivers (e.g. nvgrace-gpu-vfio-pci) are VFIO too; plain host drivers are not
-            if (!driver.contains("vfio")) {
-                throw new KernelException(Ops.OPEN, Errno.ENODEV, deviceId + " is bound to " + driver + ", not vfio-pci");
-            }
+        String driver = sysfs.driver(deviceId).orElse("no driver");
+        // vfio-pci itself, or a variant driver such as nvgrace-gpu-vfio-pci; a host driver owns the device
+        if (!driver.contains("vfio")) {
+            throw new KernelException(Ops.OPEN, Errno.ENODEV, deviceId + " is bound to " + driver + ", not vfio-pci");
         }
         OpenedDevice d = useCdev() && sysfs.vfioCdev(deviceId).isPresent() ? cdevPath.open(deviceId) : groupPath.open(deviceId);
         return new LinuxVfioDevice(deviceId, d);

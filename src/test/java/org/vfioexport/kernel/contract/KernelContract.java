@@ -333,6 +333,36 @@ public abstract class KernelContract {
         }
     }
 
+    @Test
+    void concurrentExportsFromOneDevice() throws Exception {
+        MemBar m = memoryBars().get(0);
+        int threads = 4, each = 25;
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+        try (VfioDevice d = kernel.open(m.device())) {
+            List<java.util.concurrent.Callable<List<DmaBuf>>> work = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                long offset = (t % (m.size() / P)) * P;
+                work.add(() -> {
+                    List<DmaBuf> mine = new ArrayList<>();
+                    for (int k = 0; k < each; k++) mine.add(d.exportDmaBuf(get(m.index(), r(offset, P))));
+                    return mine;
+                });
+            }
+            List<DmaBuf> all = new ArrayList<>();
+            for (java.util.concurrent.Future<List<DmaBuf>> f : pool.invokeAll(work, 120, java.util.concurrent.TimeUnit.SECONDS)) {
+                all.addAll(f.get());
+            }
+            try {
+                assertEquals(threads * each, all.stream().mapToInt(DmaBuf::fd).distinct().count(), "every export has its own fd");
+                for (DmaBuf b : all) assertEquals(P, seekEnd(b.fd()));
+            } finally {
+                all.forEach(DmaBuf::close);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     // ---- device info and regions -------------------------------------------------------------------------
 
     @Test
