@@ -241,9 +241,11 @@ public final class Cli {
                 while (true) {
                     JsonObject e;
                     try {
-                        e = c.nextEvent(Long.MAX_VALUE / 2_000_000);
+                        e = c.nextEvent(60_000);
+                    } catch (VfioExportClient.TimeoutIOException quiet) {
+                        continue; // no event for a minute: keep watching
                     } catch (java.io.EOFException eof) {
-                        return 0;
+                        return 0; // the daemon stopped
                     }
                     if (json) cli.out.println(e.encode());
                     else cli.out.printf("%-27s %-14s %6s  %-16s %-16s %-14s %s%n", e.getString("time"), e.getString("device"),
