@@ -186,9 +186,7 @@ final class Dispatcher {
             // events.subscribe thus precedes the events it replays
             if (f.succeeded() && f.result().immediate()) return f;
             return session.here(f);
-        } catch (RpcException e) {
-            return Future.failedFuture(e);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException e) { // a shape error (RpcException), or a bug: -32603
             return Future.failedFuture(e);
         }
     }

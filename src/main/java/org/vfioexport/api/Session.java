@@ -30,7 +30,6 @@ public final class Session {
     private static final AtomicLong IDS = new AtomicLong();
 
     private final Service service;
-    private final Vertx vertx;
     private final Context context;
     private final NetSocket socket;
     private final FdWriter writer;
@@ -46,7 +45,6 @@ public final class Session {
 
     Session(Service service, Vertx vertx, NetSocket socket, FdWriter writer, Posix.PeerCred peer) {
         this.service = service;
-        this.vertx = vertx;
         this.context = vertx.getOrCreateContext();
         this.socket = socket;
         this.writer = writer;
