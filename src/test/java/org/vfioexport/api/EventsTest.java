@@ -239,6 +239,29 @@ class EventsTest {
     }
 
     @Test
+    void g5AReleaseUnderWayWhenAResetStartsIsNotRevoked() throws Exception {
+        try (VfioExportClient sub = daemon.connect(); VfioExportClient c = daemon.connect()) {
+            subscribe(sub, new JsonObject().put("devices", new JsonArray().add(NVME)));
+            ExportedBuffer gone = c.export(NVME, 2, 0, 4096), kept = c.export(NVME, 2, 4096, 4096);
+            // pipelined: the release begins when its line is read, before the reset is even asked for
+            Object release = c.send("export.release", new JsonObject().put("export_id", gone.id()));
+            Object reset = c.send("device.reset", device(NVME));
+            assertTrue(c.await(release).object().containsKey("result"));
+            assertEquals(1, c.await(reset).object().getJsonObject("result").getInteger("revoked"));
+            List<JsonObject> all = eventsUpTo(sub, NVME, seqOf(c, NVME));
+            List<String> ofGone = new ArrayList<>(), ofKept = new ArrayList<>();
+            for (JsonObject e : all) {
+                if (gone.id().equals(e.getString("export_id"))) ofGone.add(e.getString("type"));
+                if (kept.id().equals(e.getString("export_id"))) ofKept.add(e.getString("type"));
+            }
+            assertEquals(List.of("export.created", "export.released"), ofGone);
+            assertEquals(List.of("export.created", "export.revoked", "export.restored"), ofKept);
+            Posix.close(gone.fd());
+            Posix.close(kept.fd());
+        }
+    }
+
+    @Test
     void g6SinceReplaysRetainedEventsThenGoesLive() throws Exception {
         try (VfioExportClient c = daemon.connect()) {
             for (int i = 0; i < 3; i++) c.request("device.reset", device(NVME));
