@@ -7,7 +7,6 @@ import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.vfioexport.device.Export;
-import org.vfioexport.device.ExportState;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
 
@@ -223,18 +222,9 @@ final class Dispatcher {
         });
     }
 
-    /**
-     * A duplicate of the export's own fd for sending, or -1 if the export is already being released (its fd is
-     * closed or about to be). The device closes its fd only at release, which this connection's loop has not
-     * started for its own exports; a release by the device itself (close, shutdown) is what the check catches.
-     */
+    /** A duplicate of the export's own fd for sending, or -1 if the export is already being released. */
     private static int duplicate(Export e) {
-        if (e.isDying() || e.state() == ExportState.RELEASED) return -1;
-        try {
-            return Posix.dup(e.fd());
-        } catch (PosixException x) {
-            return -1;
-        }
+        return e.dupFd();
     }
 
     private static void closeQuietly(int fd) {

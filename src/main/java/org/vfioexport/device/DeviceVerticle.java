@@ -185,7 +185,7 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
         ExportState s = memoryEnabled ? ExportState.LIVE : ExportState.REVOKED;
         String exportId = id() + "/" + (++exportCounter);
         Export e = new Export(exportId, id(), request.owner(), (int) request.region(), request.ranges(),
-                log.head() + 1, buf, s);
+                log.head() + 1, buf, s, this::finishReleaseFromAnyThread);
         exports.put(exportId, e);
         alive.incrementAndGet();
         log.append(EventType.EXPORT_CREATED, exportId, Cause.CLIENT, s.wire);
@@ -231,9 +231,10 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
         if (p != null) p.complete(e);
     }
 
-    /** Drops a temporary reference taken by an iteration; the last one hands the release on. */
-    private void put(Export e) {
-        if (e.put()) finishReleaseLater(e);
+    /** Where an export's last reference hands its release: from the loop directly, from elsewhere by message. */
+    private void finishReleaseFromAnyThread(Export e) {
+        if (context != null && context == io.vertx.core.Vertx.currentContext()) finishReleaseLater(e);
+        else onLoop(() -> finishReleaseLater(e));
     }
 
     // ---- revoke and restore ----------------------------------------------------------------------------------
@@ -249,7 +250,7 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
                 log.append(EventType.EXPORT_REVOKED, e.id(), cause, null);
                 n++;
             }
-            put(e);
+            e.put();
         }
         return n;
     }
@@ -264,7 +265,7 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
                 log.append(EventType.EXPORT_RESTORED, e.id(), cause, null);
                 n++;
             }
-            put(e);
+            e.put();
         }
         return n;
     }

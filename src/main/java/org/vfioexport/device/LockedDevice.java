@@ -96,7 +96,7 @@ final class LockedDevice implements ManagedDevice {
                 // the log's monitor orders the stamp with other readers' stamps
                 synchronized (log) {
                     Export e = new Export(exportId, id(), request.owner(), (int) request.region(), request.ranges(),
-                            log.head() + 1, buf, s);
+                            log.head() + 1, buf, s, this::finishReleaseLater);
                     exports.put(exportId, e);
                     log.append(EventType.EXPORT_CREATED, exportId, Cause.CLIENT, s.wire);
                     return e;
@@ -143,10 +143,6 @@ final class LockedDevice implements ManagedDevice {
         if (p != null) p.complete(e);
     }
 
-    private void put(Export e) {
-        if (e.put()) finishReleaseLater(e);
-    }
-
     private int pass(ExportState from, ExportState to, EventType type, Cause cause) {
         int n = 0;
         for (Export e : List.copyOf(exports.values())) {
@@ -156,7 +152,7 @@ final class LockedDevice implements ManagedDevice {
                 log.append(type, e.id(), cause, null);
                 n++;
             }
-            put(e);
+            e.put();
         }
         return n;
     }

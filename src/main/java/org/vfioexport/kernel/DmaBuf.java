@@ -10,6 +10,12 @@ public interface DmaBuf extends AutoCloseable {
 
     long size();
 
+    /**
+     * A close-on-exec duplicate of the fd (a new file reference the caller owns and closes), or -1 if this
+     * reference is already closed.
+     */
+    int dup();
+
     /** Drops this reference. Idempotent: only the first call closes the fd. */
     @Override
     void close();
