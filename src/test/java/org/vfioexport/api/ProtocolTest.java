@@ -114,6 +114,8 @@ class ProtocolTest {
             assertEquals("mmio", bar2.getString("kind"));
             assertTrue(bar2.getBoolean("prefetchable"));
             assertEquals("io", d.getJsonArray("regions").getJsonObject(5).getString("kind"));
+            assertTrue(d.getBoolean("dmabuf_supported"), "the PROBE at open succeeded");
+            assertFalse(d.containsKey("dmabuf_unsupported_reason"));
         }
     }
 
