@@ -14,6 +14,7 @@ import org.vfioexport.device.Export;
 import org.vfioexport.device.ExportState;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.Subscription;
+import org.vfioexport.kernel.Importer;
 import org.vfioexport.ffm.posix.Posix;
 
 import java.util.LinkedHashMap;
@@ -38,6 +39,8 @@ public final class Session {
     private final String id = "conn-" + IDS.incrementAndGet();
     private final Map<String, Export> exports = new LinkedHashMap<>();
     private final Map<String, Subscription> subscriptions = new LinkedHashMap<>();
+    private final Map<String, Importer> importers = new java.util.LinkedHashMap<>();
+    private long importerCounter;
     private final List<Promise<Void>> flushWaiters = new java.util.ArrayList<>();
     private boolean flushCheckScheduled;
     private int exportsInFlight;
@@ -166,6 +169,29 @@ public final class Session {
         return h.release(e, cause);
     }
 
+    // ---- importers (simulated kernel only) -------------------------------------------------------------------
+
+    /** Registers an importer this connection attached; it is detached when the connection ends. */
+    public String addImporter(Importer importer) {
+        String id = "imp-" + (++importerCounter);
+        importers.put(id, importer);
+        return id;
+    }
+
+    public Importer importer(String importerId) {
+        Importer i = importers.get(importerId);
+        if (i == null) {
+            throw RpcException.invalidParams("importer_id", "no such importer on this connection: " + importerId);
+        }
+        return i;
+    }
+
+    public Importer removeImporter(String importerId) {
+        Importer i = importer(importerId);
+        importers.remove(importerId);
+        return i;
+    }
+
     // ---- subscriptions ---------------------------------------------------------------------------------------
 
     public void addSubscription(Subscription s) {
@@ -233,6 +259,8 @@ public final class Session {
             release(e, Cause.SESSION_END).onFailure(t -> { /* already released by the device (close, shutdown) */ });
         }
         exports.clear();
+        for (Importer i : importers.values()) i.close();
+        importers.clear();
         for (Subscription s : subscriptions.values()) s.close();
         subscriptions.clear();
         writer.close();

@@ -4,6 +4,8 @@ import io.vertx.core.Promise;
 import org.vfioexport.events.Cause;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaRange;
+import org.vfioexport.kernel.Importer;
+import org.vfioexport.kernel.KernelException;
 
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -111,6 +113,22 @@ public final class Export {
     /** Drops a temporary reference; the last one hands the release to the device, like the kernel's fput. */
     void put() {
         if (refs.decrementAndGet() == 0) finishRelease.accept(this);
+    }
+
+    /**
+     * Attaches a (simulated) peer-to-peer importer to this export's buffer, under a temporary reference so the
+     * buffer cannot be released meanwhile. Fails with NO_SUCH_EXPORT once release has begun, and with the kernel's
+     * errno otherwise (ENODEV while revoked, EOPNOTSUPP on the real backend).
+     */
+    public Importer attachImporter(Consumer<Importer> onInvalidate) throws KernelException, DeviceException {
+        if (!tryGet()) {
+            throw new DeviceException(DeviceException.Kind.NO_SUCH_EXPORT, device, id, "export " + id + " is being released");
+        }
+        try {
+            return buf.attachImporter(onInvalidate);
+        } finally {
+            put();
+        }
     }
 
     /**

@@ -21,4 +21,14 @@ public interface DmaBuf extends AutoCloseable {
     void close();
 
     boolean isClosed();
+
+    /**
+     * Attaches a peer-to-peer importer with an invalidate callback (run with the buffer's reservation lock held;
+     * it may unmap but must not block). EOPNOTSUPP on backends whose importers live in the kernel; ENODEV while
+     * revoked.
+     */
+    default Importer attachImporter(java.util.function.Consumer<Importer> onInvalidate) throws KernelException {
+        throw new KernelException("dma_buf_dynamic_attach", Errno.EOPNOTSUPP,
+                "userspace importers exist only on the simulated kernel");
+    }
 }

@@ -63,7 +63,7 @@ class PolicyAndLimitsTest {
             assertTrue(e.getMessage().startsWith("permission denied: uid "), e.getMessage());
             assertEquals(-32003, assertThrows(RpcError.class, () -> c.export(NVME, 2, 0, 4096)).code());
             // discovery stays possible
-            assertEquals(12, c.request("rpc.methods").getJsonArray("methods").size());
+            assertEquals(16, c.request("rpc.methods").getJsonArray("methods").size());
         }
     }
 
