@@ -9,7 +9,6 @@ import org.vfioexport.events.DeviceEventLog;
 import org.vfioexport.events.EventType;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaBufRequest;
-import org.vfioexport.kernel.Region;
 import org.vfioexport.kernel.VfioDevice;
 
 import java.util.List;
@@ -30,12 +29,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  */
 final class LockedDevice implements ManagedDevice {
     private final Vertx vertx;
+    private final OpenedDevice opened;
     private final VfioDevice device;
-    private final String backend;
-    private final String name;
-    private final boolean resetSupported;
-    private final List<Region> regions;
-    private final String dmabufUnsupported;
     private final DeviceEventLog log;
     private final ReentrantReadWriteLock memoryLock = new ReentrantReadWriteLock();
     private final Map<String, Export> exports = new ConcurrentHashMap<>();
@@ -46,17 +41,11 @@ final class LockedDevice implements ManagedDevice {
     private volatile boolean memoryEnabled;       // written under the write lock
     private volatile boolean closed;              // written under the write lock
 
-    LockedDevice(Vertx vertx, VfioDevice device, String backend, String name, boolean resetSupported,
-                 List<Region> regions, boolean memoryEnabled, String dmabufUnsupported,
-                   DeviceEventLog log) {
+    LockedDevice(Vertx vertx, OpenedDevice opened, DeviceEventLog log) {
         this.vertx = vertx;
-        this.device = device;
-        this.backend = backend;
-        this.name = name;
-        this.resetSupported = resetSupported;
-        this.regions = List.copyOf(regions);
-        this.dmabufUnsupported = dmabufUnsupported;
-        this.memoryEnabled = memoryEnabled;
+        this.opened = opened;
+        this.device = opened.device();
+        this.memoryEnabled = opened.memoryEnabled();
         this.state = memoryEnabled ? DeviceState.READY : DeviceState.MEMORY_DISABLED;
         this.log = log;
     }
@@ -79,8 +68,7 @@ final class LockedDevice implements ManagedDevice {
 
     @Override
     public Future<DeviceSnapshot> describe() {
-        return worker(() -> new DeviceSnapshot(id(), name, backend, state, memoryEnabled, log.head(), exports.size(),
-                resetSupported, regions, dmabufUnsupported));
+        return worker(() -> opened.snapshot(state, memoryEnabled, log.head(), exports.size()));
     }
 
     @Override
@@ -144,17 +132,7 @@ final class LockedDevice implements ManagedDevice {
     }
 
     private int pass(ExportState from, ExportState to, EventType type, Cause cause) {
-        int n = 0;
-        for (Export e : List.copyOf(exports.values())) {
-            if (!e.tryGet()) continue;
-            if (e.state() == from) {
-                e.state(to);
-                log.append(type, e.id(), cause, null);
-                n++;
-            }
-            e.put();
-        }
-        return n;
+        return ExportPass.run(exports.values(), from, to, type, cause, log, e -> {});
     }
 
     private void state(DeviceState s, Cause cause) {
@@ -177,7 +155,7 @@ final class LockedDevice implements ManagedDevice {
             memoryLock.writeLock().lock();
             try {
                 if (closed) throw unavailable();
-                if (!resetSupported) {
+                if (!opened.resetSupported()) {
                     device.reset();
                     return new ResetResult(id(), 0, 0, (System.nanoTime() - t0) / 1000);
                 }
