@@ -192,10 +192,7 @@ public final class ServiceMethods {
             }
         }
         Subscription sub = s.service().hub().subscribe(Set.copyOf(devices), since, s.service().policy().subscriberQueue(),
-                s.context(), event -> {
-                    s.send(Wire.notification("event", event.toJson()));
-                    return !s.writer().isFull();
-                });
+                s.context(), new SubscriberSink(s));
         s.addSubscription(sub);
         JsonObject heads = new JsonObject();
         s.service().hub().heads(devices).forEach(heads::put);
