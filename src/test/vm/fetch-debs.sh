@@ -12,9 +12,17 @@ A=$CACHE/apt
 mkdir -p "$A/lists/partial" "$A/archives/partial" "$CACHE/debs"
 opts=(-o Dir::Etc::SourceList="$A/sources.list" -o Dir::Etc::SourceParts=/dev/null
       -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A" -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+# the Debian mirror this machine's apt already uses (deb822 .sources or a one-line sources.list)
+mirror() {
+  { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
+    grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | sed 's/\[[^]]*\]//' | awk '{print $2}'
+  } | grep -E '/debian/?$' | head -n 1
+}
 if [ ! -f "$A/sources.list" ]; then
+  m=$(mirror || true)
+  [ -n "$m" ] || { echo "fetch-debs: no Debian mirror found in the apt configuration" >&2; exit 1; }
   for s in sid experimental; do
-    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $s main"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${m%/} $s main"
   done > "$A/sources.list"
 fi
 # refresh the lists at most once a day: sid moves, old kernel debs leave the pool

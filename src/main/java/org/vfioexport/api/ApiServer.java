@@ -68,7 +68,8 @@ public final class ApiServer {
         so.closeHandler(v -> session.end());
         so.exceptionHandler(t -> so.close());
         session.greet();
-        so.handler(new LineFramer(service.maxLineBytes(), session::handleLine, session::lineTooLong));
+        Dispatcher dispatcher = new Dispatcher(session);
+        so.handler(new LineFramer(service.maxLineBytes(), dispatcher::handleLine, dispatcher::lineTooLong));
     }
 
     /** Stops accepting and closes every connection (their sessions end). Netty removes the socket file. */

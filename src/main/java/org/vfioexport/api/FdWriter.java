@@ -51,6 +51,7 @@ public final class FdWriter {
     private long backoffMs = 1;
     private long timerId = -1;
     private long fdLinesSent;
+    private long waitsForNetty, waitsForKernel;
 
     public FdWriter(Vertx vertx, NetSocket socket) {
         this.vertx = vertx;
@@ -89,8 +90,23 @@ public final class FdWriter {
         drainListeners.add(r);
     }
 
+    /** The connection's context: every call belongs there. */
+    public Context context() {
+        return context;
+    }
+
     public long fdLinesSent() {
         return fdLinesSent;
+    }
+
+    /** How often an fd line waited for Netty to empty (lines ahead of it in Netty's buffer). */
+    public long waitsForNetty() {
+        return waitsForNetty;
+    }
+
+    /** How often an fd line found the kernel's socket buffer full and was retried on a timer. */
+    public long waitsForKernel() {
+        return waitsForKernel;
     }
 
     /** Drops every queued line, completing fd items so their fds get closed. Idempotent. */
@@ -136,6 +152,7 @@ public final class FdWriter {
             // Vert.x defers flushes while it handles a read batch; unflushed writes would be invisible to isEmpty()
             channel.flush();
             if (!ob.isEmpty()) {
+                waitsForNetty++;
                 waiting = true;
                 ((NetSocketInternal) socket).writeMessage(Unpooled.EMPTY_BUFFER).onComplete(r -> {
                     waiting = false;
@@ -157,6 +174,7 @@ public final class FdWriter {
                 return;
             }
             if (n < 0) { // EAGAIN with Netty empty: the kernel buffer is full, nothing was sent
+                waitsForKernel++;
                 waiting = true;
                 timerId = vertx.setTimer(backoffMs, id -> {
                     timerId = -1;

@@ -37,7 +37,7 @@ public final class Service {
         this.policy = policy;
         this.backend = backend;
         this.maxLineBytes = maxLineBytes;
-        this.methods = ServiceMethods.registry();
+        this.methods = ServiceMethods.registry("sim".equals(backend));
     }
 
     /**

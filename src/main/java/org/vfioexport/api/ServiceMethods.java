@@ -10,6 +10,7 @@ import org.vfioexport.device.ExportRequest;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.Subscription;
 import org.vfioexport.kernel.DmaRange;
+import org.vfioexport.kernel.Importer;
 import org.vfioexport.kernel.KernelException;
 
 import java.util.ArrayList;
@@ -25,7 +26,11 @@ public final class ServiceMethods {
     // open(2) flags as the kernel uAPI takes them
     private static final int O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 02000000;
 
-    public static MethodRegistry registry() {
+    /**
+     * Every method, registered here and nowhere else. The importer methods exist only on the simulated kernel,
+     * where a userspace client can play a peer-to-peer importer; on Linux importers are drivers.
+     */
+    public static MethodRegistry registry(boolean simulatedImporters) {
         MethodRegistry r = new MethodRegistry();
         r.register("rpc.methods", (s, p) -> {
             p.only();
@@ -42,11 +47,17 @@ public final class ServiceMethods {
         r.register("export.list", ServiceMethods::exportList);
         r.register("events.subscribe", ServiceMethods::eventsSubscribe);
         r.register("events.unsubscribe", ServiceMethods::eventsUnsubscribe);
+        if (simulatedImporters) {
+            r.register("importer.attach", ServiceMethods::importerAttach);
+            r.register("importer.map", ServiceMethods::importerMap);
+            r.register("importer.unmap", ServiceMethods::importerUnmap);
+            r.register("importer.detach", ServiceMethods::importerDetach);
+        }
         return r;
     }
 
     private static Future<Reply> ok(JsonObject result) {
-        return Future.succeededFuture(Reply.of(result));
+        return Future.succeededFuture(Reply.now(result));
     }
 
     private static Future<Reply> serverInfo(Session s, Params p) {
@@ -54,7 +65,8 @@ public final class ServiceMethods {
         Service svc = s.service();
         return ok(new JsonObject().put("version", Service.VERSION).put("backend", svc.backend()).put("pid", svc.pid())
                 .put("uptime_ms", svc.uptimeMillis()).put("devices", s.visibleDevices().size())
-                .put("exports", svc.devices().liveExports()).put("subscribers", svc.hub().subscriberCount()));
+                .put("exports", svc.devices().liveExports()).put("subscribers", svc.hub().subscriberCount())
+                .put("clients", svc.sessions().size()));
     }
 
     private static Future<Reply> deviceList(Session s, Params p) {
@@ -126,7 +138,7 @@ public final class ServiceMethods {
             }
             Export e = ar.result();
             if (!s.adopt(e)) return Future.failedFuture(RpcException.shuttingDown());
-            return Future.succeededFuture(new Reply(Wire.export(e), e));
+            return Future.succeededFuture(new Reply(Wire.export(e), e, false));
         });
     }
 
@@ -180,10 +192,7 @@ public final class ServiceMethods {
             }
         }
         Subscription sub = s.service().hub().subscribe(Set.copyOf(devices), since, s.service().policy().subscriberQueue(),
-                s.context(), event -> {
-                    s.send(Wire.notification("event", event.toJson()));
-                    return !s.writer().isFull();
-                });
+                s.context(), new SubscriberSink(s));
         s.addSubscription(sub);
         JsonObject heads = new JsonObject();
         s.service().hub().heads(devices).forEach(heads::put);
@@ -199,5 +208,62 @@ public final class ServiceMethods {
         }
         sub.close();
         return ok(new JsonObject().put("subscription", id).put("unsubscribed", true));
+    }
+
+    // ---- importers: a client plays an RDMA NIC or iommufd against the simulated kernel -----------------------
+
+    private static Future<Reply> importerAttach(Session s, Params p) {
+        p.only("export_id", "unmap_on_invalidate");
+        String exportId = p.string("export_id");
+        boolean autoUnmap = !p.has("unmap_on_invalidate") || p.bool("unmap_on_invalidate");
+        Export e = s.export(exportId);
+        String[] id = new String[1];
+        Importer imp;
+        try {
+            // the callback runs in the kernel with the buffer's reservation lock held: unmap there (a well-behaved
+            // importer does; on 7.1 the revoke waits for it), then tell the client on its own loop
+            imp = e.attachImporter(i -> {
+                if (autoUnmap) while (i.mapped() > 0) i.unmap();
+                int mapped = i.mapped();
+                s.context().runOnContext(v -> {
+                    if (id[0] != null && !s.isClosed()) {
+                        s.send(Wire.notification("importer.invalidated", new JsonObject().put("importer_id", id[0])
+                                .put("export_id", exportId).put("mapped", mapped)));
+                    }
+                });
+            });
+        } catch (Exception x) {
+            return Future.failedFuture(x);
+        }
+        id[0] = s.addImporter(imp);
+        return ok(new JsonObject().put("importer_id", id[0]).put("export_id", exportId));
+    }
+
+    private static Future<Reply> importerMap(Session s, Params p) {
+        p.only("importer_id");
+        String id = p.string("importer_id");
+        Importer i = s.importer(id);
+        try {
+            i.map();
+        } catch (KernelException x) {
+            return Future.failedFuture(x);
+        }
+        return ok(new JsonObject().put("importer_id", id).put("mapped", i.mapped()));
+    }
+
+    private static Future<Reply> importerUnmap(Session s, Params p) {
+        p.only("importer_id");
+        String id = p.string("importer_id");
+        Importer i = s.importer(id);
+        if (i.mapped() == 0) throw RpcException.invalidParams("importer_id", "importer " + id + " has no mapping");
+        i.unmap();
+        return ok(new JsonObject().put("importer_id", id).put("mapped", i.mapped()));
+    }
+
+    private static Future<Reply> importerDetach(Session s, Params p) {
+        p.only("importer_id");
+        String id = p.string("importer_id");
+        s.removeImporter(id).close();
+        return ok(new JsonObject().put("importer_id", id).put("detached", true));
     }
 }

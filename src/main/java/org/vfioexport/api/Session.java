@@ -5,7 +5,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -15,26 +14,23 @@ import org.vfioexport.device.Export;
 import org.vfioexport.device.ExportState;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.Subscription;
+import org.vfioexport.kernel.Importer;
 import org.vfioexport.ffm.posix.Posix;
-import org.vfioexport.ffm.posix.PosixException;
 
-import java.math.BigInteger;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * One client connection: its credentials, its exports, its subscriptions, and the JSON-RPC dispatch of its lines.
- * Everything here runs on the connection's event loop; results of device calls are brought back to it with
- * {@link #here(Future)} before they touch session state or the writer.
+ * One client connection: its credentials, its exports, its subscriptions, its lifecycle. Its lines are handled by
+ * its {@link Dispatcher}. Everything here runs on the connection's event loop; results of device calls are brought
+ * back to it with {@link #here(Future)} before they touch session state or the writer.
  */
 public final class Session {
     private static final AtomicLong IDS = new AtomicLong();
 
     private final Service service;
-    private final Vertx vertx;
     private final Context context;
     private final NetSocket socket;
     private final FdWriter writer;
@@ -43,19 +39,25 @@ public final class Session {
     private final String id = "conn-" + IDS.incrementAndGet();
     private final Map<String, Export> exports = new LinkedHashMap<>();
     private final Map<String, Subscription> subscriptions = new LinkedHashMap<>();
+    private final Map<String, Importer> importers = new java.util.LinkedHashMap<>();
+    private long importerCounter;
+    private final List<Promise<Void>> flushWaiters = new java.util.ArrayList<>();
+    private boolean flushCheckScheduled;
     private int exportsInFlight;
     private boolean closed;
 
     Session(Service service, Vertx vertx, NetSocket socket, FdWriter writer, Posix.PeerCred peer) {
         this.service = service;
-        this.vertx = vertx;
         this.context = vertx.getOrCreateContext();
         this.socket = socket;
         this.writer = writer;
         this.peer = peer;
         this.authorised = service.policy().allows(peer);
         // events paused because the client reads slowly go on once the writer has drained
-        writer.onDrain(() -> List.copyOf(subscriptions.values()).forEach(Subscription::resume));
+        writer.onDrain(() -> {
+            List.copyOf(subscriptions.values()).forEach(Subscription::resume);
+            if (!flushWaiters.isEmpty()) scheduleFlushCheck();
+        });
     }
 
     public String id() {
@@ -82,6 +84,15 @@ public final class Session {
         return closed;
     }
 
+    public NetSocket socket() {
+        return socket;
+    }
+
+    /** False for a client the policy does not allow: it may only call public methods. */
+    public boolean isAuthorised() {
+        return authorised;
+    }
+
     // ---- device visibility ----------------------------------------------------------------------------------
 
     /** The devices this client may see, in configuration order. */
@@ -99,6 +110,11 @@ public final class Session {
     // ---- exports ---------------------------------------------------------------------------------------------
 
     /** This client's export, or -32002. Exports the device released on its own (device close) are forgotten. */
+    /** This client's export, or null (for routing; no error). */
+    Export ownedExport(String exportId) {
+        return exports.get(exportId);
+    }
+
     public Export export(String exportId) {
         Export e = exports.get(exportId);
         if (e == null || e.state() == ExportState.RELEASED) {
@@ -137,6 +153,11 @@ public final class Session {
         return true;
     }
 
+    /** Drops an export the client will never get (released before its response could be sent). */
+    void forget(Export e) {
+        exports.remove(e.id());
+    }
+
     public void unreserveExport() {
         exportsInFlight--;
     }
@@ -148,6 +169,29 @@ public final class Session {
         return h.release(e, cause);
     }
 
+    // ---- importers (simulated kernel only) -------------------------------------------------------------------
+
+    /** Registers an importer this connection attached; it is detached when the connection ends. */
+    public String addImporter(Importer importer) {
+        String id = "imp-" + (++importerCounter);
+        importers.put(id, importer);
+        return id;
+    }
+
+    public Importer importer(String importerId) {
+        Importer i = importers.get(importerId);
+        if (i == null) {
+            throw RpcException.invalidParams("importer_id", "no such importer on this connection: " + importerId);
+        }
+        return i;
+    }
+
+    public Importer removeImporter(String importerId) {
+        Importer i = importer(importerId);
+        importers.remove(importerId);
+        return i;
+    }
+
     // ---- subscriptions ---------------------------------------------------------------------------------------
 
     public void addSubscription(Subscription s) {
@@ -156,6 +200,43 @@ public final class Session {
 
     public Subscription removeSubscription(String subscriptionId) {
         return subscriptions.remove(subscriptionId);
+    }
+
+    /**
+     * Completes once every subscription of this connection has handed the events it holds to the writer. A
+     * response to a reset or memory toggle waits for it, so that the caller sees the operation's events first
+     * even when its subscription was paused because the client read slowly (guarantee 4).
+     */
+    Future<Void> subscriptionsFlushed() {
+        if (allFlushed()) return Future.succeededFuture();
+        Promise<Void> p = Promise.promise();
+        flushWaiters.add(p);
+        scheduleFlushCheck();
+        return p.future();
+    }
+
+    private boolean allFlushed() {
+        for (Subscription s : subscriptions.values()) if (s.queued() > 0) return false;
+        return true;
+    }
+
+    /**
+     * Checks again after the tasks queued so far (the subscriptions' deliveries) have run. While the writer is
+     * full nothing can move: the drain listener checks again then.
+     */
+    private void scheduleFlushCheck() {
+        if (flushCheckScheduled) return;
+        flushCheckScheduled = true;
+        context.runOnContext(v -> {
+            flushCheckScheduled = false;
+            if (closed || allFlushed()) {
+                List<Promise<Void>> done = List.copyOf(flushWaiters);
+                flushWaiters.clear();
+                done.forEach(Promise::tryComplete);
+            } else if (!writer.isFull()) {
+                scheduleFlushCheck();
+            }
+        });
     }
 
     // ---- lifecycle -------------------------------------------------------------------------------------------
@@ -178,6 +259,8 @@ public final class Session {
             release(e, Cause.SESSION_END).onFailure(t -> { /* already released by the device (close, shutdown) */ });
         }
         exports.clear();
+        for (Importer i : importers.values()) i.close();
+        importers.clear();
         for (Subscription s : subscriptions.values()) s.close();
         subscriptions.clear();
         writer.close();
@@ -194,197 +277,22 @@ public final class Session {
         writer.write(line(message));
     }
 
-    private static Buffer line(Object json) {
+    static Buffer line(Object json) {
         return Json.encodeToBuffer(json).appendByte((byte) '\n');
     }
 
-    /** {@code f}'s outcome, delivered on this connection's loop (inline when it is complete and we are there). */
+    /**
+     * {@code f}'s outcome, delivered by a fresh task on this connection's loop. Never inline, even when {@code f}
+     * is complete already: a device may have completed it a moment ago, after queueing its events to this
+     * connection's subscriptions with runOnContext, and those must be written first (guarantee 4).
+     */
     public <T> Future<T> here(Future<T> f) {
-        if (f.isComplete() && Vertx.currentContext() == context) return f;
         Promise<T> p = Promise.promise();
-        f.onComplete(ar -> {
-            if (Vertx.currentContext() == context) p.handle(ar);
-            else context.runOnContext(v -> p.handle(ar));
-        });
+        // Always a fresh task on the connection's loop, even when the listener already runs on its thread (a
+        // device whose verticle shares the loop thread completes inline): event deliveries the device queued with
+        // runOnContext before completing must run first (guarantee 4: events before the response).
+        f.onComplete(ar -> context.runOnContext(v -> p.handle(ar)));
         return p.future();
     }
 
-    // ---- JSON-RPC dispatch -----------------------------------------------------------------------------------
-
-    /** The line limit was exceeded: -32600 with id null, then close. */
-    void lineTooLong() {
-        send(Wire.error(null, new RpcException(ErrorCode.INVALID_REQUEST, "invalid request: line longer than "
-                + service.maxLineBytes() + " bytes (max_line_bytes); closing the connection", null)));
-        socket.end();
-    }
-
-    void handleLine(Buffer line) {
-        if (closed) return;
-        if (isBlank(line)) return;
-        Object message;
-        try {
-            message = Json.decodeValue(line);
-        } catch (DecodeException e) {
-            send(Wire.error(null, new RpcException(ErrorCode.PARSE_ERROR,
-                    "parse error: the line is not JSON (" + firstLine(e.getMessage()) + ")", null)));
-            return;
-        }
-        if (message instanceof JsonArray batch) {
-            handleBatch(batch);
-        } else {
-            Future<Outcome> f = handleOne(message);
-            f.onComplete(ar -> {
-                Outcome o = ar.result();
-                if (o.response == null) return; // a notification
-                if (o.export == null) send(o.response);
-                else sendWithExports(o.response, List.of(o));
-            });
-        }
-    }
-
-    private void handleBatch(JsonArray batch) {
-        if (batch.isEmpty()) {
-            send(Wire.error(null, new RpcException(ErrorCode.INVALID_REQUEST, "invalid request: empty batch", null)));
-            return;
-        }
-        List<Future<Outcome>> all = new ArrayList<>(batch.size());
-        for (int i = 0; i < batch.size(); i++) all.add(handleOne(batch.getValue(i)));
-        Future.join(all).onComplete(ar -> {
-            JsonArray responses = new JsonArray();
-            List<Outcome> withFds = new ArrayList<>();
-            for (Future<Outcome> f : all) {
-                Outcome o = f.result();
-                if (o.response == null) continue;
-                responses.add(o.response);
-                if (o.export != null) withFds.add(o);
-            }
-            if (responses.isEmpty()) return; // all notifications: no response at all
-            if (withFds.isEmpty()) writer.write(line(responses));
-            else sendWithExports(responses, withFds);
-        });
-    }
-
-    /** A response and its JSON-RPC envelope; {@code export} set when the line must carry its fd. */
-    private record Outcome(JsonObject response, Export export) {}
-
-    /** Handles one request; the future always succeeds (errors become error responses) on this loop. */
-    private Future<Outcome> handleOne(Object message) {
-        if (!(message instanceof JsonObject req)) {
-            return Future.succeededFuture(new Outcome(Wire.error(null, invalid("a request must be a JSON object, got "
-                    + Params.typeName(message))), null));
-        }
-        boolean hasId = req.containsKey("id");
-        Object id = req.getValue("id");
-        boolean idOk = id instanceof String || id instanceof Integer || id instanceof Long || id instanceof BigInteger;
-        Object replyId = idOk ? id : null;
-        String problem = null;
-        if (!"2.0".equals(req.getValue("jsonrpc"))) problem = "\"jsonrpc\" must be \"2.0\"";
-        else if (!(req.getValue("method") instanceof String)) problem = "\"method\" must be a string";
-        else if (hasId && !idOk) problem = "\"id\" must be a string or an integer";
-        else {
-            for (String k : req.fieldNames()) {
-                if (!k.equals("jsonrpc") && !k.equals("id") && !k.equals("method") && !k.equals("params")) {
-                    problem = "unknown member \"" + k + "\"";
-                    break;
-                }
-            }
-        }
-        if (problem != null) return Future.succeededFuture(new Outcome(Wire.error(replyId, invalid(problem)), null));
-
-        String name = req.getString("method");
-        Future<Reply> reply = invoke(name, req.getValue("params"));
-        return reply.transform(ar -> {
-            if (ar.succeeded()) {
-                Reply r = ar.result();
-                if (!hasId) { // a notification: performed (an export stays the session's), never answered
-                    return Future.succeededFuture(new Outcome(null, null));
-                }
-                return Future.succeededFuture(new Outcome(Wire.result(id, r.result()), r.export()));
-            }
-            RpcException e = RpcException.from(ar.cause());
-            if (e.code() == ErrorCode.INTERNAL_ERROR) {
-                System.err.println("vfio-exportd: internal error in " + name + ": " + ar.cause());
-                ar.cause().printStackTrace();
-            }
-            return Future.succeededFuture(new Outcome(hasId ? Wire.error(id, e) : null, null));
-        });
-    }
-
-    private Future<Reply> invoke(String name, Object params) {
-        RpcMethod m = service.methods().get(name);
-        if (m == null) {
-            return Future.failedFuture(new RpcException(ErrorCode.METHOD_NOT_FOUND, "method not found: " + name
-                    + " (rpc.methods lists them)", new JsonObject().put("method", name)));
-        }
-        if (service.isShuttingDown()) return Future.failedFuture(RpcException.shuttingDown());
-        if (!authorised && !service.methods().isPublic(name)) {
-            return Future.failedFuture(RpcException.denied("permission denied: uid " + peer.uid() + " gid "
-                    + peer.gid() + " is not allowed by the policy (allow_uids, allow_gids)"));
-        }
-        try {
-            return here(m.call(this, Params.of(params)));
-        } catch (RpcException e) {
-            return Future.failedFuture(e);
-        } catch (RuntimeException e) {
-            return Future.failedFuture(e);
-        }
-    }
-
-    /**
-     * Sends a response line that carries the fds of {@code withFds}, in that order, each result naming its
-     * {@code fd_index}. Each fd is a duplicate of the export's own reference, closed once the line went out.
-     */
-    private void sendWithExports(Object responses, List<Outcome> withFds) {
-        int[] fds = new int[withFds.size()];
-        int n = 0;
-        for (Outcome o : withFds) {
-            try {
-                if (o.export.state() == ExportState.RELEASED) throw new PosixException("dup (export released)", 9);
-                fds[n] = Posix.dup(o.export.fd());
-                o.response.getJsonObject("result").put("fd_index", n);
-                n++;
-            } catch (PosixException e) {
-                // the export went away between its creation and its response (device closed, shutdown)
-                o.response.remove("result");
-                o.response.put("error", new RpcException(ErrorCode.DEVICE_UNAVAILABLE, "export " + o.export.id()
-                        + " was released before it could be sent", new JsonObject().put("device", o.export.device())).toJson());
-                release(o.export, Cause.CLIENT);
-            }
-        }
-        int[] sent = java.util.Arrays.copyOf(fds, n);
-        Buffer bytes = line(responses);
-        if (sent.length == 0) {
-            writer.write(bytes);
-            return;
-        }
-        writer.writeWithFds(bytes, sent, () -> {
-            for (int fd : sent) closeQuietly(fd);
-        });
-    }
-
-    private static void closeQuietly(int fd) {
-        try {
-            Posix.close(fd);
-        } catch (PosixException e) {
-            System.err.println("vfio-exportd: close(" + fd + "): " + e.getMessage());
-        }
-    }
-
-    private static RpcException invalid(String why) {
-        return new RpcException(ErrorCode.INVALID_REQUEST, "invalid request: " + why, null);
-    }
-
-    private static boolean isBlank(Buffer b) {
-        for (int i = 0; i < b.length(); i++) {
-            byte c = b.getByte(i);
-            if (c != ' ' && c != '\t' && c != '\r') return false;
-        }
-        return true;
-    }
-
-    private static String firstLine(String s) {
-        if (s == null) return "";
-        int i = s.indexOf('\n');
-        return i < 0 ? s : s.substring(0, i);
-    }
 }

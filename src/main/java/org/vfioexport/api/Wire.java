@@ -28,9 +28,12 @@ public final class Wire {
             regions.add(new JsonObject().put("index", r.index()).put("name", r.name()).put("size", u64(r.size()))
                     .put("kind", r.kind().wire).put("mmap", r.mmap()).put("prefetchable", r.prefetchable()));
         }
-        return new JsonObject().put("device", d.device()).put("name", d.name()).put("backend", d.backend())
+        JsonObject o = new JsonObject().put("device", d.device()).put("name", d.name()).put("backend", d.backend())
                 .put("state", d.state().wire).put("memory_enabled", d.memoryEnabled()).put("seq", d.seq())
-                .put("exports", d.exports()).put("reset_supported", d.resetSupported()).put("regions", regions);
+                .put("exports", d.exports()).put("reset_supported", d.resetSupported())
+                .put("dmabuf_supported", d.dmabufUnsupported() == null).put("regions", regions);
+        if (d.dmabufUnsupported() != null) o.put("dmabuf_unsupported_reason", d.dmabufUnsupported());
+        return o;
     }
 
     public static JsonObject export(Export e) {

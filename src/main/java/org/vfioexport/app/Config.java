@@ -28,8 +28,10 @@ public final class Config {
     public static Config load(Path file) throws StartupException {
         try {
             return new Config(new JsonObject(Files.readString(file)));
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new StartupException("no configuration file " + file + " (use --conf FILE)", e);
         } catch (IOException e) {
-            throw new StartupException("cannot read the configuration " + file + ": " + e.getMessage(), e);
+            throw new StartupException("cannot read the configuration " + file + ": " + e, e);
         } catch (DecodeException e) {
             throw new StartupException("the configuration " + file + " is not a JSON object: " + e.getMessage(), e);
         }
@@ -58,6 +60,11 @@ public final class Config {
 
     public int maxLineBytes() {
         return json.getInteger("max_line_bytes", 65536);
+    }
+
+    /** Events kept per device for {@code since} replay (at least 10,000 unless a test asks for fewer). */
+    public int eventRetention() {
+        return json.getInteger("event_retention", org.vfioexport.events.EventHub.DEFAULT_RETENTION);
     }
 
     public JsonObject policy() {

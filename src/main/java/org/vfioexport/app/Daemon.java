@@ -9,7 +9,9 @@ import org.vfioexport.api.Policy;
 import org.vfioexport.api.Service;
 import org.vfioexport.api.Session;
 import org.vfioexport.device.DeviceManager;
+import io.micrometer.core.instrument.Metrics;
 import org.vfioexport.events.EventHub;
+import org.vfioexport.events.EventMetrics;
 import org.vfioexport.kernel.VfioKernel;
 
 import java.io.IOException;
@@ -68,7 +70,8 @@ public final class Daemon {
                 throw new StartupException("the native epoll transport is not available ("
                         + vertx.unavailableNativeTransportCause() + "); fd passing needs it");
             }
-            EventHub hub = new EventHub();
+            // events also go out on the event bus (other verticles, a clustered bus) and into the metrics
+            EventHub hub = EventHub.publishingTo(vertx, config.eventRetention(), new EventMetrics(Metrics.globalRegistry));
             DeviceManager devices = await(DeviceManager.start(vertx, k, hub, config.deviceNames(),
                     config.discipline()), "opening the devices");
             Policy policy = Policy.fromConfig(config.policy(), daemonUid());

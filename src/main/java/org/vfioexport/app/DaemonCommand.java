@@ -4,6 +4,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import sun.misc.Signal;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -26,11 +27,21 @@ public final class DaemonCommand implements Callable<Integer> {
             description = "how a device serialises its operations (default: the configuration's, else message-order)")
     String discipline;
 
+    /**
+     * The default configuration is looked up in the working directory first, then in the installation
+     * ({@code VFIO_EXPORT_HOME}, set by bin/vfio-exportd), so the daemon starts from anywhere.
+     */
+    private Path resolveConf() {
+        if (Files.exists(conf) || conf.isAbsolute() || !conf.equals(Config.DEFAULT_FILE)) return conf;
+        String home = System.getenv("VFIO_EXPORT_HOME");
+        return home == null ? conf : Path.of(home).resolve(conf);
+    }
+
     @Override
     public Integer call() {
         Daemon daemon;
         try {
-            Config config = Config.load(conf).with("backend", backend).with("discipline", discipline)
+            Config config = Config.load(resolveConf()).with("backend", backend).with("discipline", discipline)
                     .with("socket", socket == null ? null : socket.toString());
             daemon = Daemon.start(config);
         } catch (StartupException e) {

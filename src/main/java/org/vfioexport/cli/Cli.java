@@ -18,7 +18,6 @@ import java.io.PrintStream;
 import java.math.BigInteger;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import java.util.concurrent.atomic.AtomicBoolean;
 
 /** {@code vfio-export}: the command-line client. Errors are one line on stderr and a non-zero exit. */
 @Command(name = "vfio-export", mixinStandardHelpOptions = true, version = "vfio-export 0.1.0",
@@ -66,20 +65,17 @@ public final class Cli {
         return "0x" + Long.toHexString(v);
     }
 
-    /** Blocks until SIGINT or SIGTERM. */
-    static void awaitInterrupt() throws InterruptedException {
-        Object lock = new Object();
-        AtomicBoolean stop = new AtomicBoolean();
-        sun.misc.SignalHandler h = s -> {
-            synchronized (lock) {
-                stop.set(true);
-                lock.notifyAll();
-            }
-        };
-        Signal.handle(new Signal("INT"), h);
-        Signal.handle(new Signal("TERM"), h);
-        synchronized (lock) {
-            while (!stop.get()) lock.wait();
+    /** SIGINT and SIGTERM caught from the moment it is made, so one arriving early is not lost. */
+    static final class Interrupt {
+        private final java.util.concurrent.CountDownLatch fired = new java.util.concurrent.CountDownLatch(1);
+
+        Interrupt() {
+            Signal.handle(new Signal("INT"), s -> fired.countDown());
+            Signal.handle(new Signal("TERM"), s -> fired.countDown());
+        }
+
+        void await() throws InterruptedException {
+            fired.await();
         }
     }
 
@@ -151,6 +147,7 @@ public final class Cli {
             JsonObject params = new JsonObject().put("device", device).put("region", u64(Sizes.parse(region)))
                     .put("offset", u64(Sizes.parse(offset))).put("length", u64(Sizes.parse(length)));
             try (VfioExportClient c = cli.connect()) {
+                Interrupt interrupt = new Interrupt();
                 ExportedBuffer b = c.export(params);
                 long size = Posix.lseek(b.fd(), 0, Posix.SEEK_END);
                 cli.out.println("exported " + b.id() + ": " + device + " region " + region + " " + hex(Sizes.parse(offset))
@@ -158,7 +155,7 @@ public final class Cli {
                         + " (" + Sizes.human(size) + ")");
                 cli.out.println("holding it; press Ctrl-C to release");
                 cli.out.flush();
-                awaitInterrupt();
+                interrupt.await();
                 try {
                     c.request("export.release", new JsonObject().put("export_id", b.id()));
                     cli.out.println("released " + b.id());
@@ -244,9 +241,11 @@ public final class Cli {
                 while (true) {
                     JsonObject e;
                     try {
-                        e = c.nextEvent(Long.MAX_VALUE / 2_000_000);
+                        e = c.nextEvent(60_000);
+                    } catch (VfioExportClient.TimeoutIOException quiet) {
+                        continue; // no event for a minute: keep watching
                     } catch (java.io.EOFException eof) {
-                        return 0;
+                        return 0; // the daemon stopped
                     }
                     if (json) cli.out.println(e.encode());
                     else cli.out.printf("%-27s %-14s %6s  %-16s %-16s %-14s %s%n", e.getString("time"), e.getString("device"),

@@ -179,14 +179,24 @@ public final class VfioExportClient implements AutoCloseable {
 
     /** The next {@code event} notification's params, waiting up to {@code timeoutMs}. */
     public JsonObject nextEvent(long timeoutMs) throws IOException {
+        return nextNotification("event", timeoutMs);
+    }
+
+    /**
+     * The params of the next notification named {@code method}, waiting up to {@code timeoutMs}. Notifications of
+     * other names that arrive meanwhile stay queued for their own readers.
+     */
+    public JsonObject nextNotification(String method, long timeoutMs) throws IOException {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000;
         while (true) {
-            Message n = notifications.poll();
-            if (n != null) {
-                if ("event".equals(n.method())) return n.object().getJsonObject("params");
-                continue;
+            for (java.util.Iterator<Message> it = notifications.iterator(); it.hasNext(); ) {
+                Message n = it.next();
+                if (method.equals(n.method())) {
+                    it.remove();
+                    return n.object().getJsonObject("params");
+                }
             }
-            Message m = read(remaining(deadline, "an event"));
+            Message m = read(remaining(deadline, "a " + method + " notification"));
             if (m.isNotification()) notifications.add(m);
             else if (m.isObject()) responses.put(normalise(m.object().getValue("id")), m);
             else responses.put("batch", m);

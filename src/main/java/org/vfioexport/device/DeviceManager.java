@@ -5,8 +5,8 @@ import io.vertx.core.Vertx;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.EventHub;
 import org.vfioexport.kernel.DeviceInfo;
+import org.vfioexport.kernel.Errno;
 import org.vfioexport.kernel.KernelException;
-import org.vfioexport.kernel.Region;
 import org.vfioexport.kernel.VfioDevice;
 import org.vfioexport.kernel.VfioKernel;
 
@@ -27,9 +27,6 @@ public final class DeviceManager {
         this.deploymentIds = deploymentIds;
     }
 
-    /** What opening a device told us, read on a worker before its verticle is deployed. */
-    private record Opened(VfioDevice device, String name, boolean reset, List<Region> regions, boolean memory) {}
-
     /**
      * Opens every device of {@code kernel} and deploys its verticle. {@code names} gives a device's display name
      * (may be empty). A device that fails to open fails the start, naming the device and the errno.
@@ -37,27 +34,25 @@ public final class DeviceManager {
     public static Future<DeviceManager> start(Vertx vertx, VfioKernel kernel, EventHub hub, Map<String, String> names,
                                               Discipline discipline) {
         List<String> ids = kernel.deviceIds();
-        List<Future<Opened>> opening = new ArrayList<>();
+        List<Future<OpenedDevice>> opening = new ArrayList<>();
         for (String id : ids) {
             opening.add(vertx.executeBlocking(() -> open(kernel, id, names.getOrDefault(id, id)), false));
         }
         // join, not all: wait for every open to finish before judging, so a failure cannot race a late success
         return Future.join(opening).recover(err -> {
             // close what did open, so a failed start leaks no device fd
-            for (Future<Opened> f : opening) if (f.succeeded()) f.result().device().close();
+            for (Future<OpenedDevice> f : opening) if (f.succeeded()) f.result().device().close();
             return Future.failedFuture(err);
         }).compose(all -> {
             Map<String, ManagedDevice> verticles = new LinkedHashMap<>();
             List<Future<String>> deploying = new ArrayList<>();
             for (int i = 0; i < ids.size(); i++) {
-                Opened o = opening.get(i).result();
+                OpenedDevice o = opening.get(i).result();
                 if (discipline == Discipline.RW_LOCK) {
-                    verticles.put(ids.get(i), new LockedDevice(vertx, o.device(), kernel.name(), o.name(), o.reset(),
-                            o.regions(), o.memory(), hub.log(ids.get(i))));
+                    verticles.put(ids.get(i), new LockedDevice(vertx, o, hub.log(ids.get(i))));
                     continue;
                 }
-                DeviceVerticle v = new DeviceVerticle(o.device(), kernel.name(), o.name(), o.reset(), o.regions(),
-                        o.memory(), hub.log(ids.get(i)));
+                DeviceVerticle v = new DeviceVerticle(o, hub.log(ids.get(i)));
                 verticles.put(ids.get(i), v);
                 deploying.add(vertx.deployVerticle(v));
             }
@@ -77,13 +72,26 @@ public final class DeviceManager {
         return start(vertx, kernel, hub, Map.of(), Discipline.MESSAGE_ORDER);
     }
 
-    private static Opened open(VfioKernel kernel, String id, String name) throws KernelException {
+    private static OpenedDevice open(VfioKernel kernel, String id, String name) throws KernelException {
         VfioDevice d = kernel.open(id);
         try {
             DeviceInfo info = d.info();
-            return new Opened(d, name, info.resetSupported(), d.regions(), d.memoryEnabled());
+            return new OpenedDevice(d, kernel.name(), name, info.resetSupported(), d.regions(), d.memoryEnabled(),
+                    probe(d));
         } catch (KernelException | RuntimeException e) {
             d.close();
+            throw e;
+        }
+    }
+
+    /** PROBE of the dma-buf feature: null when supported, the reason otherwise. Other errors are real failures. */
+    private static String probe(VfioDevice d) throws KernelException {
+        try {
+            d.probeDmaBuf();
+            return null;
+        } catch (KernelException e) {
+            if (e.errno() == Errno.ENOTTY.value) return "the kernel has no VFIO dma-buf export (ENOTTY; needs Linux 6.19+ with CONFIG_VFIO_PCI_DMABUF)";
+            if (e.errno() == Errno.EOPNOTSUPP.value) return "the device's driver cannot export dma-bufs (EOPNOTSUPP; a vfio-pci variant driver)";
             throw e;
         }
     }

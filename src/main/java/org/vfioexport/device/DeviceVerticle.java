@@ -10,7 +10,6 @@ import org.vfioexport.events.DeviceEventLog;
 import org.vfioexport.events.EventType;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaBufRequest;
-import org.vfioexport.kernel.Region;
 import org.vfioexport.kernel.VfioDevice;
 
 import java.util.ArrayDeque;
@@ -33,11 +32,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * see {@link Export}.
  */
 final class DeviceVerticle extends VerticleBase implements ManagedDevice {
+    private final OpenedDevice opened;
     private final VfioDevice device;
-    private final String backend;
-    private final String name;
-    private final boolean resetSupported;
-    private final List<Region> regions;
     private final DeviceEventLog log;
 
     // ---- confined to this verticle's event loop ----
@@ -54,15 +50,11 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
     /** Test probe: runs inside a revoke/restore pass right after a successful try-get (as the sim's hook does). */
     volatile java.util.function.Consumer<Export> afterTryGet = e -> {};
 
-    DeviceVerticle(VfioDevice device, String backend, String name, boolean resetSupported, List<Region> regions,
-                   boolean memoryEnabled, DeviceEventLog log) {
-        this.device = device;
-        this.backend = backend;
-        this.name = name;
-        this.resetSupported = resetSupported;
-        this.regions = List.copyOf(regions);
-        this.memoryEnabled = memoryEnabled;
-        this.state = memoryEnabled ? DeviceState.READY : DeviceState.MEMORY_DISABLED;
+    DeviceVerticle(OpenedDevice opened, DeviceEventLog log) {
+        this.opened = opened;
+        this.device = opened.device();
+        this.memoryEnabled = opened.memoryEnabled();
+        this.state = restingState();
         this.log = log;
     }
 
@@ -148,8 +140,7 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
     }
 
     private DeviceSnapshot snapshot() {
-        return new DeviceSnapshot(id(), name, backend, state, memoryEnabled, log.head(), exports.size(),
-                resetSupported, regions);
+        return opened.snapshot(state, memoryEnabled, log.head(), exports.size());
     }
 
     // ---- export and release ------------------------------------------------------------------------------------
@@ -181,7 +172,7 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
         ExportState s = memoryEnabled ? ExportState.LIVE : ExportState.REVOKED;
         String exportId = id() + "/" + (++exportCounter);
         Export e = new Export(exportId, id(), request.owner(), (int) request.region(), request.ranges(),
-                log.head() + 1, buf, s);
+                log.head() + 1, buf, s, this::finishReleaseFromAnyThread);
         exports.put(exportId, e);
         alive.incrementAndGet();
         log.append(EventType.EXPORT_CREATED, exportId, Cause.CLIENT, s.wire);
@@ -227,42 +218,21 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
         if (p != null) p.complete(e);
     }
 
-    /** Drops a temporary reference taken by an iteration; the last one hands the release on. */
-    private void put(Export e) {
-        if (e.put()) finishReleaseLater(e);
+    /** Where an export's last reference hands its release: from the loop directly, from elsewhere by message. */
+    private void finishReleaseFromAnyThread(Export e) {
+        if (context != null && context == io.vertx.core.Vertx.currentContext()) finishReleaseLater(e);
+        else onLoop(() -> finishReleaseLater(e));
     }
 
     // ---- revoke and restore ----------------------------------------------------------------------------------
 
     /** Revokes every live export that is not being released (the try-get rule); returns how many. */
     private int revokeAll(Cause cause) {
-        int n = 0;
-        for (Export e : List.copyOf(exports.values())) {
-            if (!e.tryGet()) continue;           // release has begun: skip it, as get_file_active does
-            afterTryGet.accept(e);
-            if (e.state() == ExportState.LIVE) {
-                e.state(ExportState.REVOKED);
-                log.append(EventType.EXPORT_REVOKED, e.id(), cause, null);
-                n++;
-            }
-            put(e);
-        }
-        return n;
+        return ExportPass.revoke(exports.values(), cause, log, afterTryGet);
     }
 
     private int restoreAll(Cause cause) {
-        int n = 0;
-        for (Export e : List.copyOf(exports.values())) {
-            if (!e.tryGet()) continue;
-            afterTryGet.accept(e);
-            if (e.state() == ExportState.REVOKED) {
-                e.state(ExportState.LIVE);
-                log.append(EventType.EXPORT_RESTORED, e.id(), cause, null);
-                n++;
-            }
-            put(e);
-        }
-        return n;
+        return ExportPass.restore(exports.values(), cause, log, afterTryGet);
     }
 
     private void state(DeviceState s, Cause cause) {
@@ -306,7 +276,7 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
             return;
         }
         long t0 = System.nanoTime();
-        if (!resetSupported) {
+        if (!opened.resetSupported()) {
             // the kernel answers EINVAL before touching anything: no revoke, no events
             blocking(() -> {
                 device.reset();

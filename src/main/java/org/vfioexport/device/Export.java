@@ -4,10 +4,13 @@ import io.vertx.core.Promise;
 import org.vfioexport.events.Cause;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaRange;
+import org.vfioexport.kernel.Importer;
+import org.vfioexport.kernel.KernelException;
 
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 
 /**
  * One export: a dma-buf of a BAR slice, owned by one session.
@@ -31,10 +34,13 @@ public final class Export {
     private final DmaBuf buf;
     private final AtomicInteger refs = new AtomicInteger(1);
     private final AtomicBoolean ownerRefDropped = new AtomicBoolean();
+    /** Hands the final release to the device (queued on its loop, or its worker pool); any thread. */
+    private final Consumer<Export> finishRelease;
     private volatile ExportState state;
 
     Export(String id, String device, String owner, int region, List<DmaRange> ranges, long createdSeq, DmaBuf buf,
-           ExportState state) {
+           ExportState state, Consumer<Export> finishRelease) {
+        this.finishRelease = finishRelease;
         this.id = id;
         this.device = device;
         this.owner = owner;
@@ -104,16 +110,44 @@ public final class Export {
         return true;
     }
 
-    /** Drops a temporary reference; true when it was the last one, so the caller must finish the release. */
-    boolean put() {
-        return refs.decrementAndGet() == 0;
+    /** Drops a temporary reference; the last one hands the release to the device, like the kernel's fput. */
+    void put() {
+        if (refs.decrementAndGet() == 0) finishRelease.accept(this);
+    }
+
+    /**
+     * Attaches a (simulated) peer-to-peer importer to this export's buffer, under a temporary reference so the
+     * buffer cannot be released meanwhile. Fails with NO_SUCH_EXPORT once release has begun, and with the kernel's
+     * errno otherwise (ENODEV while revoked, EOPNOTSUPP on the real backend).
+     */
+    public Importer attachImporter(Consumer<Importer> onInvalidate) throws KernelException, DeviceException {
+        if (!tryGet()) {
+            throw new DeviceException(DeviceException.Kind.NO_SUCH_EXPORT, device, id, "export " + id + " is being released");
+        }
+        try {
+            return buf.attachImporter(onInvalidate);
+        } finally {
+            put();
+        }
+    }
+
+    /**
+     * A close-on-exec duplicate of the dma-buf fd, for sending to a client, or -1 once release has begun. Safe from
+     * any thread: a temporary reference keeps the device from closing the fd between the check and the dup.
+     */
+    public int dupFd() {
+        if (!tryGet()) return -1;
+        try {
+            return buf.dup();
+        } finally {
+            put();
+        }
     }
 
     /**
      * Drops the owner's reference, once: safe from any thread. Returns false if release had already begun (a
      * second release of the same export). Returns true otherwise; {@code lastRef[0]} then tells whether nobody
-     * else held a reference (the caller finishes the release) or an iterating operation did (its {@link #put()}
-     * will). The cause and the promise are recorded before the reference drops, so whoever finishes sees them.
+     * else held a reference (the caller finishes the release) or another holder did (its {@link #put()} will). The cause and the promise are recorded before the reference drops, so whoever finishes sees them.
      */
     boolean beginRelease(Cause cause, Promise<Export> done, boolean[] lastRef) {
         if (!ownerRefDropped.compareAndSet(false, true)) return false;

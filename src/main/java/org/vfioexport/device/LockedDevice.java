@@ -9,7 +9,6 @@ import org.vfioexport.events.DeviceEventLog;
 import org.vfioexport.events.EventType;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaBufRequest;
-import org.vfioexport.kernel.Region;
 import org.vfioexport.kernel.VfioDevice;
 
 import java.util.List;
@@ -30,11 +29,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  */
 final class LockedDevice implements ManagedDevice {
     private final Vertx vertx;
+    private final OpenedDevice opened;
     private final VfioDevice device;
-    private final String backend;
-    private final String name;
-    private final boolean resetSupported;
-    private final List<Region> regions;
     private final DeviceEventLog log;
     private final ReentrantReadWriteLock memoryLock = new ReentrantReadWriteLock();
     private final Map<String, Export> exports = new ConcurrentHashMap<>();
@@ -45,15 +41,11 @@ final class LockedDevice implements ManagedDevice {
     private volatile boolean memoryEnabled;       // written under the write lock
     private volatile boolean closed;              // written under the write lock
 
-    LockedDevice(Vertx vertx, VfioDevice device, String backend, String name, boolean resetSupported,
-                 List<Region> regions, boolean memoryEnabled, DeviceEventLog log) {
+    LockedDevice(Vertx vertx, OpenedDevice opened, DeviceEventLog log) {
         this.vertx = vertx;
-        this.device = device;
-        this.backend = backend;
-        this.name = name;
-        this.resetSupported = resetSupported;
-        this.regions = List.copyOf(regions);
-        this.memoryEnabled = memoryEnabled;
+        this.opened = opened;
+        this.device = opened.device();
+        this.memoryEnabled = opened.memoryEnabled();
         this.state = memoryEnabled ? DeviceState.READY : DeviceState.MEMORY_DISABLED;
         this.log = log;
     }
@@ -76,8 +68,7 @@ final class LockedDevice implements ManagedDevice {
 
     @Override
     public Future<DeviceSnapshot> describe() {
-        return worker(() -> new DeviceSnapshot(id(), name, backend, state, memoryEnabled, log.head(), exports.size(),
-                resetSupported, regions));
+        return worker(() -> opened.snapshot(state, memoryEnabled, log.head(), exports.size()));
     }
 
     @Override
@@ -93,7 +84,7 @@ final class LockedDevice implements ManagedDevice {
                 // the log's monitor orders the stamp with other readers' stamps
                 synchronized (log) {
                     Export e = new Export(exportId, id(), request.owner(), (int) request.region(), request.ranges(),
-                            log.head() + 1, buf, s);
+                            log.head() + 1, buf, s, this::finishReleaseLater);
                     exports.put(exportId, e);
                     log.append(EventType.EXPORT_CREATED, exportId, Cause.CLIENT, s.wire);
                     return e;
@@ -140,22 +131,8 @@ final class LockedDevice implements ManagedDevice {
         if (p != null) p.complete(e);
     }
 
-    private void put(Export e) {
-        if (e.put()) finishReleaseLater(e);
-    }
-
     private int pass(ExportState from, ExportState to, EventType type, Cause cause) {
-        int n = 0;
-        for (Export e : List.copyOf(exports.values())) {
-            if (!e.tryGet()) continue;
-            if (e.state() == from) {
-                e.state(to);
-                log.append(type, e.id(), cause, null);
-                n++;
-            }
-            put(e);
-        }
-        return n;
+        return ExportPass.run(exports.values(), from, to, type, cause, log, e -> {});
     }
 
     private void state(DeviceState s, Cause cause) {
@@ -178,7 +155,7 @@ final class LockedDevice implements ManagedDevice {
             memoryLock.writeLock().lock();
             try {
                 if (closed) throw unavailable();
-                if (!resetSupported) {
+                if (!opened.resetSupported()) {
                     device.reset();
                     return new ResetResult(id(), 0, 0, (System.nanoTime() - t0) / 1000);
                 }

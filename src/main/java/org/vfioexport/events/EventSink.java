@@ -7,4 +7,10 @@ package org.vfioexport.events;
 @FunctionalInterface
 public interface EventSink {
     boolean deliver(Event event);
+
+    /**
+     * The end of a delivery batch (a drain task hands over up to a few hundred events, then calls this): a sink
+     * that gathers events writes them out here, in one go.
+     */
+    default void flush() {}
 }

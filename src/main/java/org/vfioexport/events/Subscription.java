@@ -97,6 +97,14 @@ public final class Subscription {
     private static final int BATCH = 512;
 
     private void drain() {
+        try {
+            drainBatch();
+        } finally {
+            sink.flush();
+        }
+    }
+
+    private void drainBatch() {
         for (int i = 0; i < BATCH; i++) {
             Event e;
             synchronized (this) {

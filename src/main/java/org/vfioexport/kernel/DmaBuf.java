@@ -10,9 +10,25 @@ public interface DmaBuf extends AutoCloseable {
 
     long size();
 
+    /**
+     * A close-on-exec duplicate of the fd (a new file reference the caller owns and closes), or -1 if this
+     * reference is already closed.
+     */
+    int dup();
+
     /** Drops this reference. Idempotent: only the first call closes the fd. */
     @Override
     void close();
 
     boolean isClosed();
+
+    /**
+     * Attaches a peer-to-peer importer with an invalidate callback (run with the buffer's reservation lock held;
+     * it may unmap but must not block). EOPNOTSUPP on backends whose importers live in the kernel; ENODEV while
+     * revoked.
+     */
+    default Importer attachImporter(java.util.function.Consumer<Importer> onInvalidate) throws KernelException {
+        throw new KernelException("dma_buf_dynamic_attach", Errno.EOPNOTSUPP,
+                "userspace importers exist only on the simulated kernel");
+    }
 }

@@ -306,5 +306,20 @@ class DeviceVerticleTest {
         assertTrue(s.resetSupported());
         assertEquals(64L << 20, s.regions().get(2).size());
         assertFalse(await(fx.device(GPU).describe()).resetSupported());
+        assertEquals(null, s.dmabufUnsupported());
+    }
+
+    @Test
+    @DisplayName("T9 through the service: a device whose driver cannot export still opens, and says why")
+    void unsupportedDeviceSaysWhy() {
+        var spec = new org.vfioexport.kernel.sim.SimDeviceSpec("0000:05:00.0", "variant", true, true, true,
+                List.of(new org.vfioexport.kernel.sim.SimRegionSpec(0, org.vfioexport.kernel.RegionKind.MMIO, 1 << 20, false)));
+        try (DeviceFixture variant = new DeviceFixture(vertx, new org.vfioexport.kernel.sim.SimKernel(List.of(spec),
+                SimSemantics.V6_19, true))) {
+            DeviceSnapshot s = await(variant.device("0000:05:00.0").describe());
+            assertTrue(s.dmabufUnsupported().contains("EOPNOTSUPP"), s.dmabufUnsupported());
+            Throwable t = failure(variant.device("0000:05:00.0").export(new ExportRequest("t", 0, List.of(new DmaRange(0, PG)), 0)));
+            assertEquals(Errno.EOPNOTSUPP.value, assertInstanceOf(KernelException.class, t).errno());
+        }
     }
 }

@@ -38,6 +38,17 @@ final class LinuxDmaBuf implements DmaBuf {
         }
     }
 
+    /** The caller guarantees this reference is not closed concurrently (the device holds it until release). */
+    @Override
+    public int dup() {
+        if (closed.get()) return -1;
+        try {
+            return Posix.dup(fd);
+        } catch (PosixException e) {
+            return -1;     // EMFILE: no fd to spare; the caller reports the export as unsendable
+        }
+    }
+
     @Override
     public boolean isClosed() {
         return closed.get();

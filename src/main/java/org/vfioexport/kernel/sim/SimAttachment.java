@@ -1,6 +1,7 @@
 package org.vfioexport.kernel.sim;
 
 import org.vfioexport.kernel.Errno;
+import org.vfioexport.kernel.Importer;
 import org.vfioexport.kernel.KernelException;
 
 import java.util.function.Consumer;
@@ -11,7 +12,7 @@ import java.util.function.Consumer;
  * while it is attached. {@code map} fails with ENODEV while the buffer is revoked, as in the iommufd
  * {@code dmabuf_revoke} selftest.
  */
-public final class SimAttachment {
+public final class SimAttachment implements Importer {
     private final SimDmaBuf buf;
     private final Consumer<SimAttachment> onInvalidate;
     private int mapped;            // guarded by buf (the resv lock)
@@ -24,6 +25,7 @@ public final class SimAttachment {
     }
 
     /** {@code dma_buf_map_attachment}: ENODEV while revoked. */
+    @Override
     public void map() throws KernelException {
         synchronized (buf) {
             if (detached) throw new KernelException("dma_buf_map_attachment", Errno.EINVAL, "detached");
@@ -34,6 +36,7 @@ public final class SimAttachment {
     }
 
     /** {@code dma_buf_unmap_attachment}: completes a pending 7.1 revoke once the last mapping is gone. */
+    @Override
     public void unmap() {
         synchronized (buf) {
             if (mapped == 0) throw new IllegalStateException("unmap without map");
@@ -56,16 +59,23 @@ public final class SimAttachment {
         buf.fput();
     }
 
+    @Override
     public int invalidations() {
         synchronized (buf) {
             return invalidations;
         }
     }
 
+    @Override
     public int mapped() {
         synchronized (buf) {
             return mapped;
         }
+    }
+
+    @Override
+    public void close() {
+        detach();
     }
 
     /** Called with the resv lock held, like {@code move_notify}/{@code invalidate_mappings}. */

@@ -3,8 +3,12 @@ package org.vfioexport.kernel.sim;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.kernel.DmaBuf;
+import org.vfioexport.kernel.Errno;
+import org.vfioexport.kernel.Importer;
+import org.vfioexport.kernel.KernelException;
 
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 
 /**
  * The fd the simulated ioctl returns: a real, sealed memfd of exactly the export's size, so {@code fstat},
@@ -44,6 +48,23 @@ final class SimDmaBufFile implements DmaBuf {
         } finally {
             buf.fput();
         }
+    }
+
+    /** The caller guarantees this reference is not closed concurrently (the device holds it until release). */
+    @Override
+    public int dup() {
+        if (closed.get()) return -1;
+        try {
+            return Posix.dup(fd);
+        } catch (PosixException e) {
+            return -1;     // EMFILE: no fd to spare; the caller reports the export as unsendable
+        }
+    }
+
+    @Override
+    public Importer attachImporter(Consumer<Importer> onInvalidate) throws KernelException {
+        if (closed.get()) throw new KernelException("dma_buf_get", Errno.EBADF, "the exporter's fd is closed");
+        return buf.attach(true, onInvalidate::accept);
     }
 
     @Override

@@ -44,11 +44,11 @@ class LayoutTest {
         Path home = Path.of(System.getProperty("vfioexport.home", ".")).toAbsolutePath();
         Path work = home.resolve("target/uapi");
         Files.createDirectories(work);
-        assumeTrue(onPath("gcc"), "gcc is not installed: cannot compile the header probe");
-        assumeTrue(onPath("dpkg-deb"), "dpkg-deb is not installed: cannot unpack linux-libc-dev");
+        require(onPath("gcc"), () -> "gcc is not installed: cannot compile the header probe");
+        require(onPath("dpkg-deb"), () -> "dpkg-deb is not installed: cannot unpack linux-libc-dev");
 
         Run fetch = run(work, List.of("bash", home.resolve("src/test/vm/fetch-debs.sh").toString(), "linux-libc-dev"));
-        assumeTrue(fetch.rc == 0, () -> "cannot download Debian sid linux-libc-dev: " + fetch.tail());
+        require(fetch.rc == 0, () -> "cannot download Debian sid linux-libc-dev: " + fetch.tail());
         String deb = fetch.out.strip().lines().reduce((a, b) -> b).orElse("");
         Path root = work.resolve("linux-libc-dev");
         Run unpack = run(work, List.of("dpkg-deb", "-x", deb, root.toString()));
@@ -67,6 +67,15 @@ class LayoutTest {
             String[] kv = l.split(" ");
             header.put(kv[0], Long.parseLong(kv[1]));
         });
+    }
+
+    /**
+     * Skips with the reason on a developer's machine that cannot run the probe; in CI (where {@code CI} is set and
+     * the Debian archive is reachable) that is a failure, so the check can never pass by not running.
+     */
+    private static void require(boolean ok, java.util.function.Supplier<String> why) {
+        if (System.getenv("CI") != null) assertTrue(ok, why);
+        else assumeTrue(ok, why);
     }
 
     @TestFactory

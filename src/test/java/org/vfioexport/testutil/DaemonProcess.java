@@ -1,0 +1,162 @@
+package org.vfioexport.testutil;
+
+import io.vertx.core.json.JsonObject;
+import org.vfioexport.client.VfioExportClient;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/** vfio-exportd as a separate process (this test JVM's java and class path), its output collected line by line. */
+public final class DaemonProcess implements AutoCloseable {
+    private final Process process;
+    private final Path socket;
+    private final BlockingQueue<String> stdout = new LinkedBlockingQueue<>();
+    private final List<String> stdoutSeen = new ArrayList<>();
+    private final StringBuffer stderr = new StringBuffer();
+
+    private DaemonProcess(Process process, Path socket) {
+        this.process = process;
+        this.socket = socket;
+        pump(process.getInputStream(), stdout::add);
+        pump(process.getErrorStream(), l -> stderr.append(l).append('\n'));
+    }
+
+    private static void pump(java.io.InputStream in, Consumer<String> sink) {
+        Thread t = new Thread(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+                String l;
+                while ((l = r.readLine()) != null) sink.accept(l);
+            } catch (IOException ignored) {
+                // the process ended
+            }
+        });
+        t.setDaemon(true);
+        t.start();
+    }
+
+    /** The java command line that runs {@code main} with {@code args} on this JVM's class path. */
+    public static List<String> javaCommand(String main, String... args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.add("--enable-native-access=ALL-UNNAMED");
+        cmd.add("--sun-misc-unsafe-memory-access=allow");
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(main);
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    /** Writes a configuration (the default one, edited) to {@code dir} and starts a daemon on it, not waiting. */
+    public static DaemonProcess spawn(Path dir, Path socket, Consumer<JsonObject> edit) {
+        try {
+            JsonObject conf = new JsonObject(Files.readString(Conf.file("vfio-export.json")));
+            edit.accept(conf);
+            Path file = dir.resolve("conf-" + System.nanoTime() + ".json");
+            Files.writeString(file, conf.encodePrettily());
+            ProcessBuilder pb = new ProcessBuilder(javaCommand("org.vfioexport.app.Main", "daemon", "--conf",
+                    file.toString(), "--socket", socket.toString()));
+            return new DaemonProcess(pb.start(), socket);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Starts a daemon and waits until it says it listens. */
+    public static DaemonProcess start(Path dir) {
+        return start(dir, c -> { });
+    }
+
+    public static DaemonProcess start(Path dir, Consumer<JsonObject> edit) {
+        DaemonProcess d = spawn(dir, dir.resolve("vfio-export.sock"), edit);
+        d.awaitLine("vfio-exportd: listening on " + d.socket, 60_000);
+        return d;
+    }
+
+    /** Waits for a stdout line equal to {@code line}; fails with what was printed. */
+    public void awaitLine(String line, long timeoutMs) {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+        while (true) {
+            long left = (deadline - System.nanoTime()) / 1_000_000;
+            String l = null;
+            try {
+                if (left > 0) l = stdout.poll(left, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (l == null) {
+                throw new AssertionError("no line '" + line + "' within " + timeoutMs + " ms; stdout " + stdoutSeen
+                        + ", stderr: " + stderr + (process.isAlive() ? "" : ", exit " + process.exitValue()));
+            }
+            stdoutSeen.add(l);
+            if (l.equals(line)) return;
+        }
+    }
+
+    public Path socket() {
+        return socket;
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public Process process() {
+        return process;
+    }
+
+    public String stderr() {
+        return stderr.toString();
+    }
+
+    public VfioExportClient connect() throws IOException {
+        return VfioExportClient.connect(socket).timeout(20_000);
+    }
+
+    /** The daemon's open fds: entries of /proc/PID/fd. */
+    public long fdCount() {
+        try (Stream<Path> s = Files.list(Path.of("/proc/" + process.pid() + "/fd"))) {
+            return s.count();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** SIGTERM, then the exit code (bounded wait). */
+    public int terminate(long timeoutMs) throws InterruptedException {
+        process.destroy();
+        return awaitExit(timeoutMs);
+    }
+
+    public int awaitExit(long timeoutMs) throws InterruptedException {
+        if (!process.waitFor(timeoutMs, TimeUnit.MILLISECONDS)) {
+            throw new AssertionError("the daemon did not exit within " + timeoutMs + " ms; stderr: " + stderr);
+        }
+        return process.exitValue();
+    }
+
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(30, TimeUnit.SECONDS);
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (process.isAlive()) {
+            process.destroy();
+            if (!process.waitFor(30, TimeUnit.SECONDS)) kill();
+        }
+    }
+}
