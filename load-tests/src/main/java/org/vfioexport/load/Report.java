@@ -254,17 +254,15 @@ final class Report {
                 m("reset-storm-message-order", "export_p99_us"), m("reset-storm-lock", "export_p99_us"),
                 m("reset-storm-message-order", "reset_p99_us"), m("reset-storm-lock", "reset_p99_us"));
         p("");
-        p("**Fan-out (20 ms).** One reset with %s live exports emits %s events; with %s subscribers that is %s lines to write, each a separate JSON encoding (`Event.toJson` + `Json.encodeToBuffer` per subscriber: `ServiceMethods.eventsSubscribe`'s sink) and a separate write. The daemon used %.2f CPU-s per reset (%.2f µs per delivered line) and the 100 subscribers in the load generator %.2f CPU-s to parse them, on 2 CPUs. 20 ms for 2,000,200 lines would need 10 ns per line per CPU, below the cost of one `write(2)`; the target cannot be met on 2 CPUs with one line per event per subscriber. Every event was delivered (no `events.lost`, invariants hold).",
+        p("**Fan-out (20 ms).** One reset with %s live exports emits %s events; with %s subscribers that is %s lines to write. Each event is encoded once and shared by all subscribers, and a subscriber's queued events are written a batch at a time (`Event`'s shared wire form and `SubscriberSink`); what remains is per line and per subscriber: queueing, copying into 100 sockets, and the subscribers' reads. The daemon used %.2f CPU-s per reset (%.2f µs per delivered line) and the 100 subscribers in the load generator %.2f CPU-s to parse them, on 2 CPUs. 20 ms for 2,000,200 lines would need 10 ns per line per CPU, below the cost of one `write(2)`; the target cannot be met on 2 CPUs with one line per event per subscriber. Every event was delivered (no `events.lost`, invariants hold).",
                 results.get("fanout") == null ? "?" : results.get("fanout").params.get("live_exports"), fmtObj(results.get("fanout"), "events_per_reset"),
                 results.get("fanout") == null ? "?" : results.get("fanout").params.get("subscribers"), fmtObj(results.get("fanout"), "deliveries_per_reset"),
                 m("fanout", "daemon_cpu_s_per_reset"), m("fanout", "daemon_cpu_us_per_delivery"), m("fanout", "generator_cpu_s_per_reset"));
         p("");
-        p("What would move the numbers (in the service and device layers, not changed here):");
+        p("What would move the numbers (in the service and device layers, not changed here; encoding each event once and batching a subscriber's writes are already in):");
         p("");
         p("1. `DeviceVerticle.export` (`blocking(() -> device.exportDmaBuf(q))`): on the simulated kernel the call is a handful of non-blocking syscalls, and on Linux the ioctl's `memory_lock` only contends with resets and memory toggles that the verticle already runs exclusively; calling it on the device loop (at least for the simulated backend) removes two of the four hand-offs per export. A one-off experiment (not part of this run: `DeviceVerticle.blocking` made synchronous, then `DeviceBench.exportReleasePair` with `discipline=MESSAGE_ORDER liveExports=0`) measured 109 ± 10 µs against 126 ± 36 µs: a gain, but not the whole gap to the floor.");
-        p("2. `ServiceMethods.eventsSubscribe`: encode each event once (e.g. in `DeviceEventLog.append`, a shared `Buffer` of the notification line) instead of once per subscriber.");
-        p("3. `Subscription.drain` → `Session.send` → `FdWriter.write` → `NetSocket.write` once per event: Vert.x flushes each write made outside a read handler, one `write(2)` per line; writing a drain batch (up to 512 events) as one buffer makes it one syscall.");
-        p("4. `Session.reserveExport` calls `exports()`, which filters and copies the session's whole export table on every `export.create`: O(n) per export, O(n²) for a client filling its quota. A counter (or `exports.size()` after the removal) makes it O(1).");
+        p("2. `Session.reserveExport` calls `exports()`, which filters and copies the session's whole export table on every `export.create`: O(n) per export, O(n²) for a client filling its quota. A counter (or `exports.size()` after the removal) makes it O(1).");
         p("");
     }
 
