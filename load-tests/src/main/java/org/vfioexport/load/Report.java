@@ -240,7 +240,7 @@ final class Report {
         long javaSamples = jfrCount(jfr, "jdk.ExecutionSample");
         if (javaSamples >= 0) {
             double churnCpu = m("churn-message-order", "daemon_cpu_cores") * m("churn-message-order", "pairs") / m("churn-message-order", "pairs_per_s");
-            p("JFR sampled Java code %d times at its 10 ms period over the whole daemon run (≈%.1f thread-seconds executing Java), while the churn alone cost the daemon ≈%.1f CPU-seconds: %.0f%% of it in the kernel on the daemon's behalf (stime: syscalls, futex wake-ups of the threads that hand work to each other, epoll), the rest mostly outside Java code too (the JVM's JIT compiler and GC threads during the run). Shaving Java (JSON, futures) cannot reach the target by itself; fewer thread hand-offs and fewer syscalls per request can.",
+            p("JFR sampled Java code %d times at its 10 ms period over the whole daemon run (≈%.1f thread-seconds executing Java), while the churn alone cost the daemon ≈%.1f CPU-seconds: %.0f%% of it in the kernel on the daemon's behalf (stime: syscalls, futex wake-ups of the threads that hand work to each other, epoll), and most of the user time outside Java code too (native code: Netty's epoll transport and the FFM downcalls; the JVM's JIT compiler and GC threads). Shaving Java (JSON, futures) cannot reach the target by itself; fewer thread hand-offs and fewer syscalls per request can.",
                     javaSamples, javaSamples / 100.0, churnCpu, 100 * m("churn-message-order", "daemon_kernel_share"));
             p("");
         }
