@@ -132,7 +132,9 @@ public final class Session {
     /** Reserves room for one more export under the quota, or -32005. */
     public void reserveExport() {
         int limit = service.policy().maxExportsPerClient();
-        if (exports().size() + exportsInFlight >= limit) {
+        // the table may still hold exports the device released on its own (close, shutdown): purge, an O(n) walk,
+        // only when the cheap count says the quota is reached
+        if (exports.size() + exportsInFlight >= limit && exports().size() + exportsInFlight >= limit) {
             throw RpcException.quota(limit, "quota exceeded: this client already holds " + limit
                     + " exports (max_exports_per_client); release some first");
         }
