@@ -16,6 +16,19 @@ check() { # description, command...: the command must succeed
   if "$@"; then echo "SMOKE ok   $d"; else echo "SMOKE FAIL $d"; failed=1; fi
 }
 cli() { "$P/bin/vfio-export" --socket "$S" "$@"; }
+# true when process $1 holds a dma-buf fd exported by vfio_pci_core of 8192 bytes (its fdinfo is kept in OUT)
+holds_vfio_dmabuf() {
+  for f in /proc/$1/fd/*; do
+    case "$(readlink "$f")" in
+      /dmabuf:*)
+        info=/proc/$1/fdinfo/${f##*/}
+        cp "$info" "$OUT/fdinfo.txt"
+        grep -q '^exp_name:[[:space:]]*vfio_pci_core$' "$info" && grep -q '^size:[[:space:]]*8192$' "$info" && return 0
+        ;;
+    esac
+  done
+  return 1
+}
 # polls for a condition every 0.2 s, at most $1 seconds
 within() {
   n=$(($1 * 5)); shift
@@ -37,8 +50,18 @@ cat "$OUT/device.txt"
 holder=$!
 check "export of 8 KiB from BAR2 is held" within 60 grep -q '^exported' "$OUT/export.txt"
 cat "$OUT/export.txt"
+check "the client holds a real dma-buf fd (fdinfo: exp_name vfio_pci_core, size 8192)" holds_vfio_dmabuf "$holder"
+cat "$OUT/fdinfo.txt" 2>/dev/null
+"$P/bin/vfio-export" --socket "$S" watch --device $NVME > "$OUT/events.txt" 2>&1 &
+watcher=$!
+check "a subscriber is watching" within 60 grep -q '^watching' "$OUT/events.txt"
 check "reset revokes and restores the export" sh -c "'$P/bin/vfio-export' --socket '$S' reset $NVME | tee '$OUT/reset.txt' | grep -q 'revoked 1, restored 1'"
 cat "$OUT/reset.txt"
+check "the subscriber saw export.revoked and export.restored (cause reset)" within 60 sh -c \
+  "grep -Eq 'export\.revoked +[^ ]+ +reset' '$OUT/events.txt' && grep -Eq 'export\.restored +[^ ]+ +reset' '$OUT/events.txt'"
+kill -TERM "$watcher"
+wait "$watcher"
+cat "$OUT/events.txt"
 check "memory off" cli memory $NVME off
 check "memory on" cli memory $NVME on
 check "reset without a reset method is refused with EINVAL" sh -c "! '$P/bin/vfio-export' --socket '$S' reset $EDU 2> '$OUT/reset-edu.txt'; grep -q EINVAL '$OUT/reset-edu.txt'"
