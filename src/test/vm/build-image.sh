@@ -20,8 +20,9 @@ if [ ! -f "$IMG/kernel/usr/lib/modules/$KVER/vmlinuz" ]; then
 fi
 SRC=$IMG/kernel/usr/lib/modules/$KVER
 
-# the initramfs, rebuilt when the guest init changed
-if [ -f "$IMG/initramfs.cpio.gz" ] && [ "$IMG/initramfs.cpio.gz" -nt "$HERE/init" ]; then
+# the initramfs, rebuilt when the guest init changed (by content: checkouts give files fresh times)
+stamp=$(sha256sum "$HERE/init" | cut -d' ' -f1)
+if [ -f "$IMG/initramfs.cpio.gz" ] && [ "$(cat "$IMG/initramfs.init-sha256" 2>/dev/null)" = "$stamp" ]; then
   echo "$IMG"; exit 0
 fi
 R=$IMG/initrd
@@ -43,4 +44,5 @@ done
 depmod -b "$R" "$KVER"
 (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) > "$IMG/initramfs.cpio.gz.tmp"
 mv "$IMG/initramfs.cpio.gz.tmp" "$IMG/initramfs.cpio.gz"
+echo "$stamp" > "$IMG/initramfs.init-sha256"
 echo "$IMG"
