@@ -382,6 +382,21 @@ public final class Posix {
         }
     }
 
+    /**
+     * A per-thread native receive buffer of at least {@code size} bytes. Reused across calls: allocating (and
+     * zeroing) 64 KiB of native memory for every read costs more than the read itself.
+     */
+    private static MemorySegment receiveBuffer(int size) {
+        MemorySegment b = RECEIVE_BUFFER.get();
+        if (b == null || b.byteSize() < size) {
+            b = Arena.ofAuto().allocate(Math.max(size, 4096));
+            RECEIVE_BUFFER.set(b);
+        }
+        return b;
+    }
+
+    private static final ThreadLocal<MemorySegment> RECEIVE_BUFFER = new ThreadLocal<>();
+
     /** What one recvmsg(2) returned: the bytes read (0 at end of stream) and the fds that came with them. */
     public record Received(int length, int[] fds) {}
 
@@ -392,7 +407,7 @@ public final class Posix {
     public static Received recvWithFds(int sock, byte[] into, int maxFds) throws PosixException {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment st = captureState(a);
-            MemorySegment buf = a.allocate(into.length);
+            MemorySegment buf = receiveBuffer(into.length);
             MemorySegment iov = a.allocate(16, 8);
             iov.set(ADDRESS, 0, buf);
             iov.set(JAVA_LONG, 8, into.length);
