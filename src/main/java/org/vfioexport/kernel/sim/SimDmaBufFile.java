@@ -1,13 +1,12 @@
 package org.vfioexport.kernel.sim;
 
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.OwnedFd;
 import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.Errno;
 import org.vfioexport.kernel.Importer;
 import org.vfioexport.kernel.KernelException;
 
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 
 /**
@@ -16,12 +15,11 @@ import java.util.function.Consumer;
  */
 final class SimDmaBufFile implements DmaBuf {
     private final SimDmaBuf buf;
-    private final int fd;
-    private final AtomicBoolean closed = new AtomicBoolean();
+    private final OwnedFd fd;
 
     SimDmaBufFile(SimDmaBuf buf, int fd) {
         this.buf = buf;
-        this.fd = fd;
+        this.fd = new OwnedFd(fd);
     }
 
     SimDmaBuf kernelObject() {
@@ -30,7 +28,7 @@ final class SimDmaBufFile implements DmaBuf {
 
     @Override
     public int fd() {
-        return fd;
+        return fd.fd();
     }
 
     @Override
@@ -40,35 +38,28 @@ final class SimDmaBufFile implements DmaBuf {
 
     @Override
     public void close() {
-        if (!closed.compareAndSet(false, true)) return;
         try {
-            Posix.close(fd);
+            if (!fd.closeOnce()) return;
         } catch (PosixException e) {
-            throw new IllegalStateException("closing dma-buf fd " + fd, e);
-        } finally {
-            buf.fput();
+            throw new IllegalStateException("closing dma-buf fd " + fd.fd(), e);
         }
+        buf.fput();
     }
 
     /** The caller guarantees this reference is not closed concurrently (the device holds it until release). */
     @Override
     public int dup() {
-        if (closed.get()) return -1;
-        try {
-            return Posix.dup(fd);
-        } catch (PosixException e) {
-            return -1;     // EMFILE: no fd to spare; the caller reports the export as unsendable
-        }
+        return fd.dup();
     }
 
     @Override
     public Importer attachImporter(Consumer<Importer> onInvalidate) throws KernelException {
-        if (closed.get()) throw new KernelException("dma_buf_get", Errno.EBADF, "the exporter's fd is closed");
+        if (fd.isClosed()) throw new KernelException("dma_buf_get", Errno.EBADF, "the exporter's fd is closed");
         return buf.attach(true, onInvalidate::accept);
     }
 
     @Override
     public boolean isClosed() {
-        return closed.get();
+        return fd.isClosed();
     }
 }

@@ -1,0 +1,53 @@
+package org.vfioexport.ffm.posix;
+
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * One fd with one owner, closed exactly once (an atomic state, as Netty's unix transport keeps it): a second
+ * {@link #close()} does nothing, so it can never close a number the process has since reused.
+ */
+public final class OwnedFd implements AutoCloseable {
+    private final int fd;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    public OwnedFd(int fd) {
+        this.fd = fd;
+    }
+
+    public int fd() {
+        return fd;
+    }
+
+    public boolean isClosed() {
+        return closed.get();
+    }
+
+    /**
+     * A close-on-exec duplicate the caller owns, or -1 if this fd is closed or no fd is free (EMFILE). The caller
+     * guarantees the fd is not closed concurrently.
+     */
+    public int dup() {
+        if (closed.get()) return -1;
+        try {
+            return Posix.dup(fd);
+        } catch (PosixException e) {
+            return -1;
+        }
+    }
+
+    /** Closes the fd the first time; returns whether this call did. Closing cannot fail but for a bug (EBADF). */
+    public boolean closeOnce() throws PosixException {
+        if (!closed.compareAndSet(false, true)) return false;
+        Posix.close(fd);
+        return true;
+    }
+
+    @Override
+    public void close() {
+        try {
+            closeOnce();
+        } catch (PosixException e) {
+            throw new IllegalStateException("closing fd " + fd, e);
+        }
+    }
+}
