@@ -267,6 +267,15 @@ public final class SimDevice implements VfioDevice {
 
     /** vfio_pci_dma_buf_move: caller holds memory_lock for write. */
     private void move(boolean revoke, String trigger) {
+        forEachActive(trigger, revoke, b -> b.move(revoke));
+    }
+
+    /**
+     * Walks the dma-buf list as the kernel does under memory_lock: {@code get_file_active} on each entry (an entry
+     * whose release has begun is skipped), {@code action} (true when it notified the importers), then {@code fput},
+     * which may drop the last reference: the release is deferred, so holding memory_lock is safe. Traced for tests.
+     */
+    private void forEachActive(String trigger, boolean revoke, java.util.function.Predicate<SimDmaBuf> action) {
         List<Integer> notified = new ArrayList<>(), skipped = new ArrayList<>();
         int listed = dmabufs.size();
         for (SimDmaBuf b : List.copyOf(dmabufs)) {
@@ -275,8 +284,8 @@ public final class SimDevice implements VfioDevice {
                 continue;
             }
             afterGetFileActive.accept(b);
-            if (b.move(revoke)) notified.add(b.inode());
-            b.fput(); // may be the last reference: the release is deferred, so holding memory_lock is safe
+            if (action.test(b)) notified.add(b.inode());
+            b.fput();
         }
         trace(new MoveTrace(trigger, revoke, listed, notified, skipped));
     }
@@ -307,20 +316,12 @@ public final class SimDevice implements VfioDevice {
         try {
             boolean drained = kernel.semantics() == SimSemantics.V7_1;
             if (drained) move(true, "close");
-            List<Integer> notified = new ArrayList<>(), skipped = new ArrayList<>();
-            int listed = dmabufs.size();
-            for (SimDmaBuf b : List.copyOf(dmabufs)) {
-                if (!b.tryGetFile()) {
-                    skipped.add(b.inode());
-                    continue;
-                }
+            forEachActive("cleanup", true, b -> {
                 dmabufs.remove(b);
                 b.detachForGood(!drained);
-                notified.add(b.inode());
                 dropRegistrationLocked();
-                b.fput();
-            }
-            trace(new MoveTrace("cleanup", true, listed, notified, skipped));
+                return true;
+            });
             open = false;
         } finally {
             memoryLock.writeLock().unlock();
@@ -331,7 +332,6 @@ public final class SimDevice implements VfioDevice {
     public boolean isOpen() {
         return open;
     }
-
 
     // ---- for tests -----------------------------------------------------------------------------------------
 
