@@ -62,14 +62,42 @@ public final class ApiServer {
             so.close();
             return;
         }
-        FdWriter writer = new FdWriter(vertx, so);
-        Session session = new Session(service, vertx, so, writer, peer);
+        Policy.Limits limits = service.policy().limits();
+        UserAccounts.Account account = service.accounts().of(peer.uid());
+        if (!account.tryOpenConnection(limits.maxConnectionsPerUid())) {
+            refuse(so, RpcException.limit("max_connections_per_uid", limits.maxConnectionsPerUid(),
+                    "too many connections: uid " + peer.uid() + " already has " + limits.maxConnectionsPerUid()
+                            + " open (max_connections_per_uid)"));
+            return;
+        }
+        FdWriter writer = new FdWriter(vertx, so).maxQueuedBytes(limits.maxOutputBytesPerClient());
+        Session session = new Session(service, vertx, so, writer, peer, account);
         service.sessions().add(session);
         so.closeHandler(v -> session.end());
         so.exceptionHandler(t -> so.close());
         session.greet();
-        Dispatcher dispatcher = new Dispatcher(session);
-        so.handler(new LineFramer(service.maxLineBytes(), dispatcher::handleLine, dispatcher::lineTooLong));
+        LineFramer[] framer = new LineFramer[1];
+        Dispatcher dispatcher = new Dispatcher(session, new Dispatcher.Input() {
+            @Override
+            public void pause() {
+                so.pause();
+                framer[0].pause();
+            }
+
+            @Override
+            public void resume() {
+                so.resume();
+                framer[0].resume();
+            }
+        });
+        session.dispatcher(dispatcher);
+        framer[0] = new LineFramer(service.maxLineBytes(), dispatcher::handleLine, dispatcher::lineTooLong);
+        so.handler(framer[0]);
+    }
+
+    /** Answers a connection the daemon will not serve with one error line, then closes it. */
+    private static void refuse(NetSocket so, RpcException why) {
+        so.write(Session.line(Wire.error(null, why))).onComplete(ar -> so.close());
     }
 
     /** Stops accepting and closes every connection (their sessions end). Netty removes the socket file. */

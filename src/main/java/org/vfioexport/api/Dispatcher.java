@@ -7,43 +7,82 @@ import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.vfioexport.device.Export;
+import org.vfioexport.events.Cause;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
+import org.vfioexport.kernel.KernelException;
 
 import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import static org.vfioexport.api.Session.line;
 
 /**
  * JSON-RPC 2.0 over one connection's lines: parsing, requests, notifications and batches, the method call, the
- * order of responses, and the lines that carry fds. Runs on the connection's event loop.
+ * order of responses, the lines that carry fds, and the pace of input. Runs on the connection's event loop.
+ *
+ * <p>Input is paced by output: the connection stops being read while its writer holds more than the client
+ * reads ({@link FdWriter#isFull()}) or while {@code max_requests_in_flight_per_client} requests are unanswered,
+ * and is read again once both have room. A client that sends without reading thus holds at most one read's
+ * worth of input and a bounded amount of output in the daemon.
  */
 final class Dispatcher {
+    /** Methods whose caller must see the operation's events before the response (guarantee 4). */
+    private static final Set<String> EVENTS_FIRST = Set.of("device.reset", "device.set_memory");
+
+    /** Pauses and resumes the reading of the connection (the socket and the line framer). */
+    interface Input {
+        void pause();
+
+        void resume();
+    }
+
     private final Session session;
     private final FdWriter writer;
+    private final Policy.Limits limits;
+    private final Input input;
     /** Per device, the last response not yet written: the next one about the device waits for it. */
     private final Map<String, Future<?>> tails = new HashMap<>();
-    /** Methods whose caller must see the operation's events before the response (guarantee 4). */
-    private static final java.util.Set<String> EVENTS_FIRST = java.util.Set.of("device.reset", "device.set_memory");
+    private int requestsInFlight;
+    private boolean inputPaused;
+    /** Set once the connection is to be closed after what was written: later lines are not handled. */
+    private boolean ending;
 
-    Dispatcher(Session session) {
+    Dispatcher(Session session, Input input) {
         this.session = session;
         this.writer = session.writer();
+        this.limits = session.service().policy().limits();
+        this.input = input;
+        writer.onDrain(this::paceInput);
     }
 
     /** The line limit was exceeded: -32600 with id null, then close. */
     void lineTooLong() {
         session.send(Wire.error(null, new RpcException(ErrorCode.INVALID_REQUEST, "invalid request: line longer than "
                 + session.service().maxLineBytes() + " bytes (max_line_bytes); closing the connection", null)));
-        session.socket().end();
+        endConnection();
+    }
+
+    /** Stops handling input and closes the connection once everything written so far went out. */
+    void endConnection() {
+        if (ending) return;
+        ending = true;
+        input.pause();
+        writer.afterWritten(() -> session.socket().end());
+    }
+
+    /** Lines handled so far still get their answers; no further line is read (shutdown). */
+    void stopReading() {
+        ending = true;
+        input.pause();
     }
 
     void handleLine(Buffer line) {
-        if (session.isClosed()) return;
+        if (session.isClosed() || ending) return;
         if (isBlank(line)) return;
         Object message;
         try {
@@ -51,45 +90,112 @@ final class Dispatcher {
         } catch (DecodeException e) {
             session.send(Wire.error(null, new RpcException(ErrorCode.PARSE_ERROR,
                     "parse error: the line is not JSON (" + firstLine(e.getMessage()) + ")", null)));
+            paceInput();
             return;
         }
         if (message instanceof JsonArray batch) {
             handleBatch(batch);
         } else {
-            Future<Outcome> f = handleOne(message);
-            f.onComplete(ar -> {
+            requestsInFlight++;
+            handleOne(message).onComplete(ar -> {
+                requestsInFlight--;
                 Outcome o = ar.result();
-                if (o.response == null) return; // a notification
-                if (o.export == null) session.send(o.response);
-                else sendWithExports(o.response, List.of(o));
+                if (o.response != null) {
+                    if (o.export == null) session.send(o.response);
+                    else sendWithExports(o.response, List.of(o));
+                }
+                afterResponse(List.of(o));
             });
         }
+        paceInput();
     }
 
     private void handleBatch(JsonArray batch) {
-        if (batch.isEmpty()) {
-            session.send(Wire.error(null, new RpcException(ErrorCode.INVALID_REQUEST, "invalid request: empty batch", null)));
+        RpcException refused = refuseBatch(batch);
+        if (refused != null) {
+            session.send(Wire.error(null, refused));
             return;
         }
         List<Future<Outcome>> all = new ArrayList<>(batch.size());
+        requestsInFlight += batch.size();
         for (int i = 0; i < batch.size(); i++) all.add(handleOne(batch.getValue(i)));
         Future.join(all).onComplete(ar -> {
+            requestsInFlight -= batch.size();
             JsonArray responses = new JsonArray();
             List<Outcome> withFds = new ArrayList<>();
+            List<Outcome> outcomes = new ArrayList<>(all.size());
             for (Future<Outcome> f : all) {
                 Outcome o = f.result();
+                outcomes.add(o);
                 if (o.response == null) continue;
                 responses.add(o.response);
                 if (o.export != null) withFds.add(o);
             }
-            if (responses.isEmpty()) return; // all notifications: no response at all
-            if (withFds.isEmpty()) writer.write(line(responses));
-            else sendWithExports(responses, withFds);
+            if (!responses.isEmpty()) {  // all notifications: no response at all
+                if (withFds.isEmpty()) writer.write(line(responses));
+                else sendWithExports(responses, withFds);
+            }
+            afterResponse(outcomes);
         });
     }
 
-    /** A response and its JSON-RPC envelope; {@code export} set when the line must carry its fd. */
-    private record Outcome(JsonObject response, Export export) {}
+    /**
+     * A batch refused whole, before any of it runs: an empty one, one longer than {@code max_batch} (what one
+     * line may make the daemon produce is bounded), or one whose fds could not ride on one {@code sendmsg}
+     * (more than SCM_MAX_FD {@code export.create}).
+     */
+    private RpcException refuseBatch(JsonArray batch) {
+        if (batch.isEmpty()) return new RpcException(ErrorCode.INVALID_REQUEST, "invalid request: empty batch", null);
+        if (batch.size() > limits.maxBatch()) {
+            return new RpcException(ErrorCode.INVALID_REQUEST, "invalid request: a batch of " + batch.size()
+                    + " requests; at most " + limits.maxBatch() + " (max_batch)",
+                    new JsonObject().put("limit", "max_batch").put("max", limits.maxBatch()));
+        }
+        int exports = 0;
+        for (int i = 0; i < batch.size(); i++) {
+            if (batch.getValue(i) instanceof JsonObject r && "export.create".equals(r.getValue("method"))) exports++;
+        }
+        if (exports > Policy.SCM_MAX_FD) {
+            return new RpcException(ErrorCode.INVALID_REQUEST, "invalid request: a batch with " + exports
+                    + " export.create; its response would carry more fds than one sendmsg can (SCM_MAX_FD, "
+                    + Policy.SCM_MAX_FD + "); split it", new JsonObject().put("limit", "SCM_MAX_FD").put("max", Policy.SCM_MAX_FD));
+        }
+        return null;
+    }
+
+    /** After a line's responses went to the writer: a client the policy refuses is not served further. */
+    private void afterResponse(List<Outcome> outcomes) {
+        for (Outcome o : outcomes) {
+            if (o.denied) {
+                endConnection();
+                return;
+            }
+        }
+        paceInput();
+    }
+
+    /** Pauses reading while output or requests in flight are over their bounds; resumes once both have room. */
+    private void paceInput() {
+        if (ending || session.isClosed()) return;
+        boolean over = writer.isFull() || requestsInFlight >= limits.maxRequestsInFlightPerClient();
+        if (over && !inputPaused) {
+            inputPaused = true;
+            input.pause();
+        } else if (!over && inputPaused) {
+            inputPaused = false;
+            input.resume();
+        }
+    }
+
+    /**
+     * A response and its JSON-RPC envelope; {@code export} set when the line must carry its fd; {@code denied}
+     * when the policy refused the request.
+     */
+    private record Outcome(JsonObject response, Export export, boolean denied) {
+        Outcome(JsonObject response, Export export) {
+            this(response, export, false);
+        }
+    }
 
     /** Handles one request; the future always succeeds (errors become error responses) on this loop. */
     private Future<Outcome> handleOne(Object message) {
@@ -136,7 +242,8 @@ final class Dispatcher {
                 System.err.println("vfio-exportd: internal error in " + name + ": " + ar.cause());
                 ar.cause().printStackTrace();
             }
-            return Future.succeededFuture(new Outcome(hasId ? Wire.error(id, e) : null, null));
+            return Future.succeededFuture(new Outcome(hasId ? Wire.error(id, e) : null, null,
+                    e.code() == ErrorCode.PERMISSION_DENIED));
         });
     }
 
@@ -177,7 +284,7 @@ final class Dispatcher {
         if (session.service().isShuttingDown()) return Future.failedFuture(RpcException.shuttingDown());
         if (!session.isAuthorised() && !session.service().methods().isPublic(name)) {
             return Future.failedFuture(RpcException.denied("permission denied: uid " + session.peer().uid() + " gid "
-                    + session.peer().gid() + " is not allowed by the policy (allow_uids, allow_gids)"));
+                    + session.peer().gid() + " is not allowed by the policy (allow_uids, allow_gids); closing the connection"));
         }
         try {
             Future<Reply> f = m.call(session, Params.of(params));
@@ -193,23 +300,34 @@ final class Dispatcher {
     /**
      * Sends a response line that carries the fds of {@code withFds}, in that order, each result naming its
      * {@code fd_index}. Each fd is a duplicate of the export's own reference, closed once the line went out.
+     * An export whose fd cannot be duplicated is never left behind: if the daemon is out of fds it is released
+     * and its response becomes -32005; if it was already released (device closed, shutdown) it is -32006.
      */
     private void sendWithExports(Object responses, List<Outcome> withFds) {
         int[] fds = new int[withFds.size()];
         int n = 0;
         for (Outcome o : withFds) {
-            int fd = duplicate(o.export);
-            if (fd >= 0) {
-                fds[n] = fd;
-                o.response.getJsonObject("result").put("fd_index", n);
-                n++;
-            } else {
-                // the export went away between its creation and its response (device closed, shutdown)
-                o.response.remove("result");
-                o.response.put("error", new RpcException(ErrorCode.DEVICE_UNAVAILABLE, "export " + o.export.id()
-                        + " was released before it could be sent", new JsonObject().put("device", o.export.device())).toJson());
-                session.forget(o.export);
+            Export e = o.export;
+            RpcException failed;
+            try {
+                int fd = e.dupFd();
+                if (fd >= 0) {
+                    fds[n] = fd;
+                    o.response.getJsonObject("result").put("fd_index", n);
+                    n++;
+                    continue;
+                }
+                failed = new RpcException(ErrorCode.DEVICE_UNAVAILABLE, "export " + e.id()
+                        + " was released before it could be sent", new JsonObject().put("device", e.device()));
+                session.forget(e);
+            } catch (KernelException k) {
+                failed = new RpcException(ErrorCode.QUOTA_EXCEEDED, "the daemon is out of file descriptors (dup: "
+                        + k.errnoName() + "); export " + e.id() + " was released; retry later",
+                        new JsonObject().put("limit", "fds").put("errno", k.errno()).put("name", k.errnoName()));
+                session.release(e, Cause.UNDELIVERABLE);
             }
+            o.response.remove("result");
+            o.response.put("error", failed.toJson());
         }
         int[] sent = java.util.Arrays.copyOf(fds, n);
         Buffer bytes = line(responses);
@@ -220,11 +338,6 @@ final class Dispatcher {
         writer.writeWithFds(bytes, sent, () -> {
             for (int fd : sent) closeQuietly(fd);
         });
-    }
-
-    /** A duplicate of the export's own fd for sending, or -1 if the export is already being released. */
-    private static int duplicate(Export e) {
-        return e.dupFd();
     }
 
     private static void closeQuietly(int fd) {

@@ -5,6 +5,8 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.internal.net.NetSocketInternal;
@@ -15,6 +17,7 @@ import org.vfioexport.ffm.posix.PosixException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.IntConsumer;
 
 /**
  * The only way bytes leave one connection: responses, events and lines that carry fds, in the order they were
@@ -38,6 +41,8 @@ public final class FdWriter {
 
     private record Item(Buffer line, int[] fds, Runnable done) {}
 
+    private static final IntConsumer NO_COUNT = d -> { };
+
     private final Vertx vertx;
     private final Context context;
     private final NetSocket socket;
@@ -51,6 +56,14 @@ public final class FdWriter {
     private long backoffMs = 1;
     private long timerId = -1;
     private long fdLinesSent;
+    /** Bytes of the lines queued here (not yet handed to Netty or the kernel). */
+    private long queuedBytes;
+    private long maxQueuedBytes = Long.MAX_VALUE;
+    /** Fds this writer holds or sent that the client has not yet received: queued + {@link #sentUnreceived}. */
+    private int fdsInFlight;
+    /** Fds sent since the socket's send queue was last seen empty (the client may not have read them yet). */
+    private int sentUnreceived;
+    private IntConsumer fdsInFlightDelta = NO_COUNT;
     private long waitsForNetty, waitsForKernel;
 
     public FdWriter(Vertx vertx, NetSocket socket) {
@@ -63,6 +76,54 @@ public final class FdWriter {
         }
         this.sockFd = ep.fd().intValue();
         socket.drainHandler(v -> notifyDrained());
+    }
+
+    /** Reports itself full once more than {@code bytes} are queued here, whatever Netty holds. */
+    public FdWriter maxQueuedBytes(long bytes) {
+        this.maxQueuedBytes = bytes;
+        return this;
+    }
+
+    /** Tells {@code delta} every change of this writer's fds in flight (a user's account sums them). */
+    public void countFdsInFlight(IntConsumer delta) {
+        this.fdsInFlightDelta = delta;
+    }
+
+    /** Fds queued here or sent and not yet received by the client. */
+    public int fdsInFlight() {
+        return fdsInFlight;
+    }
+
+    /**
+     * Forgets the sent fds once the client has read everything sent so far (the socket's send queue is empty:
+     * SIOCOUTQ), which is when the kernel handed it those fds. A client that reads only part of the stream keeps
+     * them counted: the rule over-counts, never under-counts.
+     */
+    public void recountFdsInFlight() {
+        if (sentUnreceived == 0 || closed) return;
+        int unread;
+        try {
+            unread = Posix.unreadByPeer(sockFd);
+        } catch (PosixException e) {
+            return; // the socket is going away; close() settles the count
+        }
+        if (unread == 0) {
+            changeFdsInFlight(-sentUnreceived);
+            sentUnreceived = 0;
+        }
+    }
+
+    private void changeFdsInFlight(int delta) {
+        fdsInFlight += delta;
+        fdsInFlightDelta.accept(delta);
+    }
+
+    /**
+     * Runs {@code r} once every line written before this call has been handed to Netty or the kernel (or the
+     * writer was closed): e.g. to close the connection after its last response.
+     */
+    public void afterWritten(Runnable r) {
+        enqueue(new Item(null, new int[0], r));
     }
 
     /** Queues a line without fds. */
@@ -80,7 +141,7 @@ public final class FdWriter {
 
     /** True when the caller should stop producing (events) until a drain listener fires. */
     public boolean isFull() {
-        boolean full = queue.size() >= QUEUE_HIGH_WATER || socket.writeQueueFull();
+        boolean full = queue.size() >= QUEUE_HIGH_WATER || queuedBytes > maxQueuedBytes || socket.writeQueueFull();
         if (full) reportedFull = true;
         return full;
     }
@@ -116,6 +177,38 @@ public final class FdWriter {
         if (timerId >= 0) vertx.cancelTimer(timerId);
         Item it;
         while ((it = queue.poll()) != null) complete(it);
+        queuedBytes = 0;
+        // fds still in the client's receive queue go with the connection: they no longer count against the user
+        changeFdsInFlight(-fdsInFlight);
+        sentUnreceived = 0;
+    }
+
+    /** Completes once every line written so far has been handed to the kernel (or the connection closed). */
+    public Future<Void> flushed() {
+        Promise<Void> p = Promise.promise();
+        afterWritten(() -> {
+            if (closed) {
+                p.tryComplete();
+                return;
+            }
+            // an empty message completes once Netty has written everything queued before it
+            ((NetSocketInternal) socket).writeMessage(Unpooled.EMPTY_BUFFER).onComplete(ar -> p.tryComplete());
+        });
+        return p.future();
+    }
+
+    /** Half-closes the connection (the client reads what was sent, then EOF); false if it is already closed. */
+    public boolean shutdownOutput() {
+        if (!(channel instanceof EpollDomainSocketChannel ep) || !ep.isActive()) return false;
+        ep.shutdownOutput();
+        return true;
+    }
+
+    /** True when nothing is queued here nor in Netty: everything written has reached the kernel. */
+    public boolean isFlushed() {
+        if (!queue.isEmpty()) return false;
+        ChannelOutboundBuffer ob = channel.unsafe().outboundBuffer();
+        return ob == null || ob.isEmpty();
     }
 
     public boolean isClosed() {
@@ -133,14 +226,22 @@ public final class FdWriter {
             return;
         }
         queue.add(it);
+        if (it.line != null) queuedBytes += it.line.length();
+        if (it.fds.length > 0) changeFdsInFlight(it.fds.length);
         pump();
     }
 
     private void pump() {
         while (!closed && !waiting && !queue.isEmpty()) {
             Item it = queue.peek();
+            if (it.line == null) { // a marker of afterWritten
+                queue.poll();
+                complete(it);
+                continue;
+            }
             if (it.fds.length == 0) {
                 queue.poll();
+                queuedBytes -= it.line.length();
                 socket.write(it.line);
                 continue;
             }
@@ -160,6 +261,7 @@ public final class FdWriter {
                 });
                 return;
             }
+            recountFdsInFlight();
             byte[] bytes = it.line.getBytes();
             long n;
             try {
@@ -186,6 +288,8 @@ public final class FdWriter {
             }
             backoffMs = 1;
             queue.poll();
+            queuedBytes -= it.line.length();
+            sentUnreceived += it.fds.length;
             fdLinesSent++;
             complete(it); // the kernel holds its own references to the fds now
             if (n < bytes.length) socket.write(Buffer.buffer(bytes).slice((int) n, bytes.length));
@@ -204,7 +308,7 @@ public final class FdWriter {
         socket.close();
     }
 
-    private static void complete(Item it) {
+    private void complete(Item it) {
         if (it.done != null) it.done.run();
     }
 }

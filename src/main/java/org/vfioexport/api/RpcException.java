@@ -46,8 +46,9 @@ public final class RpcException extends RuntimeException {
                 new JsonObject().put("export_id", exportId));
     }
 
-    public static RpcException quota(int limit, String message) {
-        return new RpcException(ErrorCode.QUOTA_EXCEEDED, message, new JsonObject().put("limit", limit));
+    /** -32005: the configured limit {@code setting} (its value {@code max}) is reached. */
+    public static RpcException limit(String setting, long max, String message) {
+        return new RpcException(ErrorCode.QUOTA_EXCEEDED, message, new JsonObject().put("limit", setting).put("max", max));
     }
 
     public static RpcException denied(String message) {

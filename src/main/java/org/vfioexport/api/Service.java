@@ -28,6 +28,7 @@ public final class Service {
     private final long startNanos = System.nanoTime();
     private final MethodRegistry methods;
     private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
+    private final UserAccounts accounts = new UserAccounts();
     private final Map<String, List<Region>> regions = new ConcurrentHashMap<>();
     private volatile boolean shuttingDown;
 
@@ -92,6 +93,11 @@ public final class Service {
 
     public Set<Session> sessions() {
         return sessions;
+    }
+
+    /** What each user holds, for the per-uid limits. */
+    public UserAccounts accounts() {
+        return accounts;
     }
 
     public boolean isShuttingDown() {

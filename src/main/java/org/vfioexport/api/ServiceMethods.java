@@ -127,7 +127,8 @@ public final class ServiceMethods {
         DeviceHandle h = s.device(device);
         s.reserveExport();
         ExportRequest req = new ExportRequest(s.id(), region, ranges, openFlags);
-        return s.here(h.export(req)).transform(ar -> {
+        Future<Void> room = s.roomForOneMoreFd();
+        return room.compose(v -> s.here(h.export(req))).transform(ar -> {
             if (ar.failed()) {
                 s.unreserveExport();
                 Throwable t = ar.cause();
@@ -191,6 +192,7 @@ public final class ServiceMethods {
                 if (e.getValue() < 0) e.setValue(Long.MAX_VALUE); // a u64 beyond any seq: nothing to replay
             }
         }
+        s.reserveSubscription();
         Subscription sub = s.service().hub().subscribe(Set.copyOf(devices), since, s.service().policy().subscriberQueue(),
                 s.context(), new SubscriberSink(s));
         s.addSubscription(sub);

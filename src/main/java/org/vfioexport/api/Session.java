@@ -35,6 +35,7 @@ public final class Session {
     private final NetSocket socket;
     private final FdWriter writer;
     private final Posix.PeerCred peer;
+    private final UserAccounts.Account account;
     private final boolean authorised;
     private final String id = "conn-" + IDS.incrementAndGet();
     private final Map<String, Export> exports = new LinkedHashMap<>();
@@ -45,14 +46,20 @@ public final class Session {
     private boolean flushCheckScheduled;
     private int exportsInFlight;
     private boolean closed;
+    private Dispatcher dispatcher;
 
-    Session(Service service, Vertx vertx, NetSocket socket, FdWriter writer, Posix.PeerCred peer) {
+    /** {@code account} is the peer's, with this connection already counted in it. */
+    Session(Service service, Vertx vertx, NetSocket socket, FdWriter writer, Posix.PeerCred peer,
+            UserAccounts.Account account) {
         this.service = service;
         this.context = vertx.getOrCreateContext();
         this.socket = socket;
         this.writer = writer;
         this.peer = peer;
+        this.account = account;
         this.authorised = service.policy().allows(peer);
+        account.add(this);
+        writer.countFdsInFlight(account::fdsInFlight);
         // events paused because the client reads slowly go on once the writer has drained
         writer.onDrain(() -> {
             List.copyOf(subscriptions.values()).forEach(Subscription::resume);
@@ -70,6 +77,14 @@ public final class Session {
 
     public Posix.PeerCred peer() {
         return peer;
+    }
+
+    public UserAccounts.Account account() {
+        return account;
+    }
+
+    void dispatcher(Dispatcher d) {
+        this.dispatcher = d;
     }
 
     public Context context() {
@@ -129,16 +144,38 @@ public final class Session {
         return List.copyOf(exports.values());
     }
 
-    /** Reserves room for one more export under the quota, or -32005. */
+    /**
+     * Reserves room for one more export under the client's and the user's quotas, or -32005. The user's slot is
+     * held until the export's final release (or {@link #unreserveExport()} if it is never made).
+     */
     public void reserveExport() {
         int limit = service.policy().maxExportsPerClient();
         // the table may still hold exports the device released on its own (close, shutdown): purge, an O(n) walk,
         // only when the cheap count says the quota is reached
         if (exports.size() + exportsInFlight >= limit && exports().size() + exportsInFlight >= limit) {
-            throw RpcException.quota(limit, "quota exceeded: this client already holds " + limit
-                    + " exports (max_exports_per_client); release some first");
+            throw RpcException.limit("max_exports_per_client", limit, "quota exceeded: this client already holds "
+                    + limit + " exports (max_exports_per_client); release some first");
+        }
+        int perUid = service.policy().limits().maxExportsPerUid();
+        if (!account.tryTakeExport(perUid)) {
+            throw RpcException.limit("max_exports_per_uid", perUid, "quota exceeded: uid " + peer.uid()
+                    + " already holds " + perUid + " exports over all its connections (max_exports_per_uid); release some first");
         }
         exportsInFlight++;
+    }
+
+    /**
+     * Succeeds when the user has room for one more fd in flight (duplicated for sending, not yet received by the
+     * client), else -32005. When the cheap count says no, every connection of the user first recounts what its
+     * client has actually read, so that a client that did read its fds is never refused for them.
+     */
+    public Future<Void> roomForOneMoreFd() {
+        int max = service.policy().limits().maxFdsInFlightPerUid();
+        if (account.fdsInFlight() < max) return Future.succeededFuture();
+        return here(account.recountFdsInFlight()).compose(v -> account.fdsInFlight() < max ? Future.succeededFuture()
+                : Future.failedFuture(RpcException.limit("max_fds_in_flight_per_uid", max, "quota exceeded: "
+                        + account.fdsInFlight() + " dma-buf fds sent to uid " + peer.uid()
+                        + " are not yet received (max_fds_in_flight_per_uid); read the responses first")));
     }
 
     /**
@@ -147,6 +184,7 @@ public final class Session {
      */
     public boolean adopt(Export e) {
         exportsInFlight--;
+        e.whenReleased().thenRun(account::giveBackExport);
         if (closed) {
             release(e, Cause.SESSION_END);
             return false;
@@ -162,6 +200,7 @@ public final class Session {
 
     public void unreserveExport() {
         exportsInFlight--;
+        account.giveBackExport();
     }
 
     public Future<Export> release(Export e, Cause cause) {
@@ -196,12 +235,23 @@ public final class Session {
 
     // ---- subscriptions ---------------------------------------------------------------------------------------
 
+    /** Takes one of the user's subscription slots, or -32005; {@link #addSubscription} then holds it. */
+    public void reserveSubscription() {
+        int max = service.policy().limits().maxSubscriptionsPerUid();
+        if (!account.tryTakeSubscription(max)) {
+            throw RpcException.limit("max_subscriptions_per_uid", max, "quota exceeded: uid " + peer.uid()
+                    + " already has " + max + " subscriptions over all its connections (max_subscriptions_per_uid)");
+        }
+    }
+
     public void addSubscription(Subscription s) {
         subscriptions.put(s.id(), s);
     }
 
     public Subscription removeSubscription(String subscriptionId) {
-        return subscriptions.remove(subscriptionId);
+        Subscription s = subscriptions.remove(subscriptionId);
+        if (s != null) account.giveBackSubscription();
+        return s;
     }
 
     /**
@@ -263,15 +313,55 @@ public final class Session {
         exports.clear();
         for (Importer i : importers.values()) i.close();
         importers.clear();
-        for (Subscription s : subscriptions.values()) s.close();
+        for (Subscription s : subscriptions.values()) {
+            s.close();
+            account.giveBackSubscription();
+        }
         subscriptions.clear();
         writer.close();
+        account.remove(this);
+        account.closeConnection();
         service.sessions().remove(this);
     }
 
-    /** Closes the connection after what was already written (shutdown); the session then ends. */
-    public Future<Void> endGracefully() {
-        return socket.end().otherwiseEmpty();
+    /** Shutdown, first step (on this connection's loop): no further line is read; lines read are answered. */
+    public void stopReading() {
+        if (dispatcher != null) dispatcher.stopReading();
+    }
+
+    /**
+     * Shutdown, last step (on this connection's loop): waits at most {@code flushMillis} for what is queued to
+     * reach the kernel, then half-closes, so that the client reads every answer and then EOF (never ECONNRESET),
+     * and discards whatever the client still sends until it closes or {@code lingerMillis} more have passed. A
+     * client that does not read cannot hold the daemon: its queued output is dropped at the deadline.
+     */
+    public Future<Void> shutdown(long flushMillis, long lingerMillis) {
+        stopReading();
+        Promise<Void> done = Promise.promise();
+        Vertx vertx = context.owner();
+        long[] timers = new long[2];
+        Runnable halfClose = () -> {
+            if (done.future().isComplete()) return;
+            vertx.cancelTimer(timers[0]);
+            writer.close();
+            if (closed || !writer.shutdownOutput()) {
+                socket.close();
+                done.tryComplete();
+                return;
+            }
+            // drain and drop the client's input: closing with unread input would reset the connection
+            socket.handler(b -> { });
+            socket.resume();
+            timers[1] = vertx.setTimer(lingerMillis, id -> socket.close());
+            socket.closeHandler(v -> {
+                vertx.cancelTimer(timers[1]);
+                end();
+                done.tryComplete();
+            });
+        };
+        timers[0] = vertx.setTimer(Math.max(1, flushMillis), id -> halfClose.run());
+        writer.flushed().onComplete(ar -> halfClose.run());
+        return done.future();
     }
 
     /** Writes one JSON message as a line. */

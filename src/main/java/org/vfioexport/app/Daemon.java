@@ -20,6 +20,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 
 /**
  * The running service: socket lock, kernel backend, devices, event hub, listener. {@link #start} returns once the
@@ -28,6 +29,14 @@ import java.util.concurrent.TimeUnit;
  */
 public final class Daemon {
     private static final long STOP_TIMEOUT_S = 20;
+    /** The whole stop, from SIGTERM to the last fd closed. */
+    static final long STOP_BUDGET_MS = 1800;
+    /** How long the devices may take to release every export and close. */
+    private static final long DEVICES_MS = 600;
+    /** How long each connection's queued output may take to reach the kernel before it is dropped. */
+    private static final long FLUSH_MS = 400;
+    /** How long a half-closed connection is drained before it is closed. */
+    private static final long LINGER_MS = 300;
 
     private final Vertx vertx;
     private final VfioKernel kernel;
@@ -59,6 +68,7 @@ public final class Daemon {
      * backend (tests keep a handle on the simulated kernel this way); the daemon closes it at stop.
      */
     public static Daemon start(Config config, VfioKernel kernel) throws StartupException {
+        ClassPreloader.preload();
         Path socket = config.socket();
         SocketLock lock = SocketLock.acquire(socket);
         Vertx vertx = null;
@@ -74,7 +84,12 @@ public final class Daemon {
             EventHub hub = EventHub.publishingTo(vertx, config.eventRetention(), new EventMetrics(Metrics.globalRegistry));
             DeviceManager devices = await(DeviceManager.start(vertx, k, hub, config.deviceNames(),
                     config.discipline()), "opening the devices");
-            Policy policy = Policy.fromConfig(config.policy(), daemonUid());
+            Policy policy;
+            try {
+                policy = Policy.fromConfig(config.policy(), daemonUid(), openFileLimit());
+            } catch (IllegalArgumentException e) {
+                throw new StartupException("configuration: " + e.getMessage(), e);
+            }
             Service service = new Service(devices, hub, policy, k.name(), config.maxLineBytes());
             await(service.loadRegions(), "reading the region tables");
             ApiServer server = new ApiServer(vertx, service);
@@ -110,6 +125,23 @@ public final class Daemon {
         }
     }
 
+    /**
+     * This process's RLIMIT_NOFILE soft limit (the JVM has already raised it to the hard limit), from which the
+     * per-uid limits take their defaults.
+     */
+    static long openFileLimit() {
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc/self/limits"))) {
+                if (!l.startsWith("Max open files")) continue;
+                String soft = l.substring("Max open files".length()).trim().split("\\s+")[0];
+                return soft.equals("unlimited") ? Long.MAX_VALUE : Long.parseLong(soft);
+            }
+        } catch (IOException | NumberFormatException e) {
+            // fall through to the kernel's usual default
+        }
+        return 1024;
+    }
+
     /** The uid of this process: the owner of /proc/self. */
     static int daemonUid() {
         try {
@@ -136,16 +168,25 @@ public final class Daemon {
     }
 
     /**
-     * Stops: new requests are refused (-32007), every export is released with cause shutdown and the devices
-     * closed, subscribers get the events already queued, then connections, socket, backend and lock go.
+     * Stops within {@link #STOP_BUDGET_MS} whatever the clients do: no connection is read any more and new
+     * requests are refused (-32007); every export is released with cause shutdown and the devices closed;
+     * subscribers get the events already queued; each connection gets a short bounded flush, then a half-close;
+     * then socket, backend and lock go.
      */
     public synchronized void stop() {
         if (stopped) return;
         stopped = true;
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(STOP_BUDGET_MS);
         service.beginShutdown();
         try {
-            devices.shutdown().transform(x -> drainSessions()).transform(x -> server.close())
-                    .transform(x -> vertx.close()).await(STOP_TIMEOUT_S, TimeUnit.SECONDS);
+            onEverySession(s -> {
+                s.stopReading();
+                return Future.succeededFuture();
+            }).transform(x -> devices.shutdown().timeout(DEVICES_MS, TimeUnit.MILLISECONDS))
+                    .transform(x -> onEverySession(s -> s.shutdown(FLUSH_MS, LINGER_MS)))
+                    .transform(x -> server.close())
+                    .transform(x -> vertx.close())
+                    .await(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
         } catch (Exception e) {
             System.err.println("vfio-exportd: stopping took too long or failed: " + e);
         }
@@ -158,12 +199,15 @@ public final class Daemon {
         lock.close();
     }
 
-    /** Lets each connection's loop run what was queued before now (the shutdown events) before it closes. */
-    private Future<Void> drainSessions() {
+    /**
+     * Runs {@code step} for every connection on its own loop, after what was queued there before now (the
+     * shutdown's events among them); completes when every step has.
+     */
+    private Future<Void> onEverySession(Function<Session, Future<Void>> step) {
         List<Future<Void>> all = new ArrayList<>();
         for (Session s : service.sessions()) {
             Promise<Void> p = Promise.promise();
-            s.context().runOnContext(v -> s.endGracefully().onComplete(p));
+            s.context().runOnContext(v -> step.apply(s).onComplete(p));
             all.add(p.future());
         }
         return Future.join(all).mapEmpty();

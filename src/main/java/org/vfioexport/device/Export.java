@@ -8,6 +8,8 @@ import org.vfioexport.kernel.Importer;
 import org.vfioexport.kernel.KernelException;
 
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
@@ -37,6 +39,7 @@ public final class Export {
     /** Hands the final release to the device (queued on its loop, or its worker pool); any thread. */
     private final Consumer<Export> finishRelease;
     private volatile ExportState state;
+    private final CompletableFuture<Void> released = new CompletableFuture<>();
 
     Export(String id, String device, String owner, int region, List<DmaRange> ranges, long createdSeq, DmaBuf buf,
            ExportState state, Consumer<Export> finishRelease) {
@@ -86,6 +89,12 @@ public final class Export {
 
     void state(ExportState s) {
         state = s;
+        if (s == ExportState.RELEASED) released.complete(null);
+    }
+
+    /** Completes once the export is finally released (its buffer closed by the device), whatever the cause. */
+    public CompletionStage<Void> whenReleased() {
+        return released;
     }
 
     /**
@@ -134,8 +143,9 @@ public final class Export {
     /**
      * A close-on-exec duplicate of the dma-buf fd, for sending to a client, or -1 once release has begun. Safe from
      * any thread: a temporary reference keeps the device from closing the fd between the check and the dup.
+     * Fails (EMFILE, ENFILE) when the daemon has no fd to spare; the export is then still alive.
      */
-    public int dupFd() {
+    public int dupFd() throws KernelException {
         if (!tryGet()) return -1;
         try {
             return buf.dup();

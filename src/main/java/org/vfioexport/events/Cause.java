@@ -4,6 +4,8 @@ package org.vfioexport.events;
 public enum Cause {
     CLIENT("client"),
     SESSION_END("session-end"),
+    /** The daemon could not hand the export's fd to its client (no fd to spare): it released it at once. */
+    UNDELIVERABLE("undeliverable"),
     RESET("reset"),
     MEMORY_DISABLE("memory-disable"),
     MEMORY_ENABLE("memory-enable"),

@@ -12,9 +12,9 @@ public interface DmaBuf extends AutoCloseable {
 
     /**
      * A close-on-exec duplicate of the fd (a new file reference the caller owns and closes), or -1 if this
-     * reference is already closed.
+     * reference is already closed. Fails with the errno (EMFILE, ENFILE) when this process has no fd to spare.
      */
-    int dup();
+    int dup() throws KernelException;
 
     /** Drops this reference. Idempotent: only the first call closes the fd. */
     @Override

@@ -42,7 +42,8 @@ class PolicyAndLimitsTest {
             ExportedBuffer y = a.export(NVME, 2, 4096, 4096);
             RpcError e = assertThrows(RpcError.class, () -> a.export(NVME, 2, 8192, 4096));
             assertEquals(-32005, e.code());
-            assertEquals(2, e.data().getInteger("limit"));
+            assertEquals("max_exports_per_client", e.data().getString("limit"));
+            assertEquals(2, e.data().getInteger("max"));
             assertTrue(e.getMessage().contains("max_exports_per_client"), e.getMessage());
             // the quota is per client: another connection still may
             ExportedBuffer z = b.export(NVME, 2, 8192, 4096);
@@ -57,13 +58,15 @@ class PolicyAndLimitsTest {
     void clientOutsideThePolicyIsMinus32003AndSeesNoDevice() throws Exception {
         try (TestDaemon d = TestDaemon.start(dir, c -> c.put("policy", new JsonObject().put("allow_uids", new JsonArray())
                 .put("allow_gids", new JsonArray()).put("allow_daemon_user", false)));
-             VfioExportClient c = d.connect()) {
+             VfioExportClient c = d.connect(); VfioExportClient c2 = d.connect()) {
+            // discovery stays possible
+            assertEquals(16, c.request("rpc.methods").getJsonArray("methods").size());
             RpcError e = assertThrows(RpcError.class, () -> c.request("device.list"));
             assertEquals(-32003, e.code());
             assertTrue(e.getMessage().startsWith("permission denied: uid "), e.getMessage());
-            assertEquals(-32003, assertThrows(RpcError.class, () -> c.export(NVME, 2, 0, 4096)).code());
-            // discovery stays possible
-            assertEquals(16, c.request("rpc.methods").getJsonArray("methods").size());
+            // a refused client is not served further: the daemon closed the connection after the error
+            assertThrows(java.io.IOException.class, () -> c.request("rpc.methods"));
+            assertEquals(-32003, assertThrows(RpcError.class, () -> c2.export(NVME, 2, 0, 4096)).code());
         }
     }
 

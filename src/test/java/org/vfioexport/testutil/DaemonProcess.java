@@ -61,14 +61,23 @@ public final class DaemonProcess implements AutoCloseable {
 
     /** Writes a configuration (the default one, edited) to {@code dir} and starts a daemon on it, not waiting. */
     public static DaemonProcess spawn(Path dir, Path socket, Consumer<JsonObject> edit) {
+        return spawn(dir, socket, edit, List.of());
+    }
+
+    /**
+     * As {@link #spawn(Path, Path, Consumer)}, the daemon's command line behind {@code prefix} (e.g. {@code prlimit
+     * --nofile=300:300 --}, which limits only the daemon).
+     */
+    public static DaemonProcess spawn(Path dir, Path socket, Consumer<JsonObject> edit, List<String> prefix) {
         try {
             JsonObject conf = new JsonObject(Files.readString(Conf.file("vfio-export.json")));
             edit.accept(conf);
             Path file = dir.resolve("conf-" + System.nanoTime() + ".json");
             Files.writeString(file, conf.encodePrettily());
-            ProcessBuilder pb = new ProcessBuilder(javaCommand("org.vfioexport.app.Main", "daemon", "--conf",
-                    file.toString(), "--socket", socket.toString()));
-            return new DaemonProcess(pb.start(), socket);
+            List<String> cmd = new ArrayList<>(prefix);
+            cmd.addAll(javaCommand("org.vfioexport.app.Main", "daemon", "--conf", file.toString(), "--socket",
+                    socket.toString()));
+            return new DaemonProcess(new ProcessBuilder(cmd).start(), socket);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -81,6 +90,14 @@ public final class DaemonProcess implements AutoCloseable {
 
     public static DaemonProcess start(Path dir, Consumer<JsonObject> edit) {
         DaemonProcess d = spawn(dir, dir.resolve("vfio-export.sock"), edit);
+        d.awaitLine("vfio-exportd: listening on " + d.socket, 60_000);
+        return d;
+    }
+
+    /** Starts a daemon whose RLIMIT_NOFILE (soft and hard) is {@code nofile}, and waits until it listens. */
+    public static DaemonProcess startWithFdLimit(Path dir, int nofile, Consumer<JsonObject> edit) {
+        DaemonProcess d = spawn(dir, dir.resolve("vfio-export.sock"), edit,
+                List.of("prlimit", "--nofile=" + nofile + ":" + nofile, "--"));
         d.awaitLine("vfio-exportd: listening on " + d.socket, 60_000);
         return d;
     }

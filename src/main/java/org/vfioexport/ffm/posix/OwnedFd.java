@@ -23,16 +23,13 @@ public final class OwnedFd implements AutoCloseable {
     }
 
     /**
-     * A close-on-exec duplicate the caller owns, or -1 if this fd is closed or no fd is free (EMFILE). The caller
-     * guarantees the fd is not closed concurrently.
+     * A close-on-exec duplicate the caller owns, or -1 if this fd is closed. No free fd (EMFILE, ENFILE) is an
+     * exception, never -1: a caller must not take "out of fds" for "already closed". The caller guarantees the fd
+     * is not closed concurrently.
      */
-    public int dup() {
+    public int dup() throws PosixException {
         if (closed.get()) return -1;
-        try {
-            return Posix.dup(fd);
-        } catch (PosixException e) {
-            return -1;
-        }
+        return Posix.dup(fd);
     }
 
     /** Closes the fd the first time; returns whether this call did. Closing cannot fail but for a bug (EBADF). */

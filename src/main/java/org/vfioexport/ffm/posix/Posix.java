@@ -472,6 +472,21 @@ public final class Posix {
         }
     }
 
+    /** SIOCOUTQ (= TIOCOUTQ): bytes a socket has sent that its peer has not yet read. */
+    private static final long SIOCOUTQ = 0x5411;
+
+    /**
+     * The bytes of a connected Unix stream socket not yet read by the peer (SIOCOUTQ: what the peer's receive
+     * queue still charges to this socket). Zero means the peer has received everything sent so far, fds included.
+     */
+    public static int unreadByPeer(int sock) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_INT);
+            ioctl(sock, SIOCOUTQ, v, "ioctl(SIOCOUTQ)");
+            return v.get(JAVA_INT, 0);
+        }
+    }
+
     public static final short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16;
 
     /**

@@ -3,6 +3,7 @@ package org.vfioexport.kernel.linux;
 import org.vfioexport.ffm.posix.OwnedFd;
 import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.kernel.DmaBuf;
+import org.vfioexport.kernel.KernelException;
 
 /** A dma-buf fd the kernel returned from {@code VFIO_DEVICE_FEATURE}; this object owns it and closes it once. */
 final class LinuxDmaBuf implements DmaBuf {
@@ -36,8 +37,12 @@ final class LinuxDmaBuf implements DmaBuf {
 
     /** The caller guarantees this reference is not closed concurrently (the device holds it until release). */
     @Override
-    public int dup() {
-        return fd.dup();
+    public int dup() throws KernelException {
+        try {
+            return fd.dup();
+        } catch (PosixException e) {
+            throw new KernelException("dup", e.errno(), "no fd to duplicate the dma-buf into");
+        }
     }
 
     @Override

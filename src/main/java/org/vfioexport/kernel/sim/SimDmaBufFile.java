@@ -48,8 +48,12 @@ final class SimDmaBufFile implements DmaBuf {
 
     /** The caller guarantees this reference is not closed concurrently (the device holds it until release). */
     @Override
-    public int dup() {
-        return fd.dup();
+    public int dup() throws KernelException {
+        try {
+            return fd.dup();
+        } catch (PosixException e) {
+            throw new KernelException("dup", e.errno(), "no fd to duplicate the dma-buf into");
+        }
     }
 
     @Override
