@@ -18,7 +18,8 @@ public interface DeviceHandle {
 
     /**
      * Releases an export. The release begins at once, on the calling thread (so a reset already iterating skips
-     * it), and completes on the device's loop after {@code export.released} is stamped.
+     * it, and its {@code export.released} is stamped there), and completes on the device's loop once the service's
+     * reference is closed, after {@code export.released}.
      */
     Future<Export> release(Export export, Cause cause);
 

@@ -28,8 +28,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  *       flight, and nothing is admitted behind it until it is done (FIFO, so it cannot starve);</li>
  *   <li>all state (the export table, the device state, the event sequence) is touched only on this loop.</li>
  * </ul>
- * The one thing that crosses threads is an export's reference count, which mirrors the kernel's file refcount:
- * see {@link Export}.
+ * The one thing that crosses threads is an export's reference count, which mirrors the kernel's file refcount,
+ * with the release that drops the owner's reference: see {@link Export}. Where a release takes effect for the
+ * device (and gets its {@code export.released}) is {@link ExportPass}'s rule.
  */
 final class DeviceVerticle extends VerticleBase implements ManagedDevice {
     private final OpenedDevice opened;
@@ -208,14 +209,23 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
         });
     }
 
+    /** Closes the service's reference and completes the caller; the release takes effect here unless it already had. */
     private void finishRelease(Export e) {
-        if (exports.remove(e.id()) == null) return;
-        alive.decrementAndGet();
-        e.state(ExportState.RELEASED);
-        log.append(EventType.EXPORT_RELEASED, e.id(), e.releaseCause(), null);
-        e.buf().close();
+        releaseTakesEffect(e);
+        e.closeBuffer();
         Promise<Export> p = e.releaseDone();
         if (p != null) p.complete(e);
+    }
+
+    /**
+     * Where the release of {@code e} takes effect for the device, once: it leaves the table and {@code export.released}
+     * is stamped. That is the first of: a pass meeting the release begun ({@link ExportPass}), a device close, the
+     * final release.
+     */
+    private void releaseTakesEffect(Export e) {
+        if (exports.remove(e.id()) == null) return;
+        alive.decrementAndGet();
+        ExportPass.stampReleased(e, log);
     }
 
     /** Where an export's last reference hands its release: from the loop directly, from elsewhere by message. */
@@ -226,13 +236,13 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
 
     // ---- revoke and restore ----------------------------------------------------------------------------------
 
-    /** Revokes every live export that is not being released (the try-get rule); returns how many. */
+    /** Revokes every live export that is not being released (the try-get rule), releases the others; returns how many it revoked. */
     private int revokeAll(Cause cause) {
-        return ExportPass.revoke(exports.values(), cause, log, afterTryGet);
+        return ExportPass.revoke(exports.values(), cause, log, afterTryGet, this::releaseTakesEffect);
     }
 
     private int restoreAll(Cause cause) {
-        return ExportPass.restore(exports.values(), cause, log, afterTryGet);
+        return ExportPass.restore(exports.values(), cause, log, afterTryGet, this::releaseTakesEffect);
     }
 
     private void state(DeviceState s, Cause cause) {
@@ -381,8 +391,11 @@ final class DeviceVerticle extends VerticleBase implements ManagedDevice {
                     closed = true;
                     boolean[] last = new boolean[1];
                     for (Export e : List.copyOf(exports.values())) {
-                        // exports already being released finish through their own queued release
+                        // every export's release takes effect now, so that device.state closed is the device's last
+                        // event; one whose last reference is held elsewhere (or whose release began elsewhere)
+                        // closes its buffer when that reference drops
                         if (e.beginRelease(cause, null, last) && last[0]) finishRelease(e);
+                        else releaseTakesEffect(e);
                     }
                     state(DeviceState.CLOSED, cause);
                     if (ar.failed()) p.fail(ar.cause());

@@ -10,8 +10,8 @@ import org.vfioexport.kernel.KernelException;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
 /**
@@ -20,10 +20,14 @@ import java.util.function.Consumer;
  * <p>Its mutable state belongs to the device's verticle, with one exception that mirrors the kernel: the
  * reference count. The owner holds one reference; a reset or memory toggle iterating the device's exports takes
  * a temporary one with {@link #tryGet()} (the kernel's {@code get_file_active}: increment unless zero). Release
- * begins by dropping the owner's reference from any thread ({@link #beginRelease()}); from then on {@code tryGet}
+ * begins by dropping the owner's reference from any thread ({@link #beginRelease}); from then on {@code tryGet}
  * fails, so a reset that is already iterating skips the export instead of revoking something being released.
  * Whoever drops the last reference hands the final release to the device's loop, where it runs after the current
  * operation, like the kernel's deferred {@code fput}.
+ *
+ * <p>For the device (and its event stream) the release takes effect earlier than that final release when an
+ * operation meets the export first: see {@link ExportPass}. The export then leaves the device's table and gets
+ * its {@code export.released}; the final release only closes the buffer and completes the caller's promise.
  */
 public final class Export {
     private final String id;
@@ -35,7 +39,6 @@ public final class Export {
     private final long createdSeq;
     private final DmaBuf buf;
     private final AtomicInteger refs = new AtomicInteger(1);
-    private final AtomicBoolean ownerRefDropped = new AtomicBoolean();
     /** Hands the final release to the device (queued on its loop, or its worker pool); any thread. */
     private final Consumer<Export> finishRelease;
     private volatile ExportState state;
@@ -89,7 +92,15 @@ public final class Export {
 
     void state(ExportState s) {
         state = s;
-        if (s == ExportState.RELEASED) released.complete(null);
+    }
+
+    /** The final release: drops the service's reference to the dma-buf; {@link #whenReleased()} completes. */
+    void closeBuffer() {
+        try {
+            buf.close();
+        } finally {
+            released.complete(null);
+        }
     }
 
     /** Completes once the export is finally released (its buffer closed by the device), whatever the cause. */
@@ -157,29 +168,38 @@ public final class Export {
     /**
      * Drops the owner's reference, once: safe from any thread. Returns false if release had already begun (a
      * second release of the same export). Returns true otherwise; {@code lastRef[0]} then tells whether nobody
-     * else held a reference (the caller finishes the release) or another holder did (its {@link #put()} will). The cause and the promise are recorded before the reference drops, so whoever finishes sees them.
+     * else held a reference (the caller finishes the release) or another holder did (its {@link #put()} will).
+     * The cause and the promise are published, in one step, before the reference drops: whoever sees the release
+     * begun (a failed {@link #tryGet()}, or {@link #releaseBegun()}) sees them too.
      */
     boolean beginRelease(Cause cause, Promise<Export> done, boolean[] lastRef) {
-        if (!ownerRefDropped.compareAndSet(false, true)) return false;
-        releaseCause = cause;
-        releaseDone = done;
+        if (!release.compareAndSet(null, new Release(cause, done))) return false;
         lastRef[0] = refs.decrementAndGet() == 0;
         return true;
     }
 
-    private volatile Cause releaseCause;
-    private volatile Promise<Export> releaseDone;
+    /** Who released the export and who waits for the release to complete. */
+    private record Release(Cause cause, Promise<Export> done) {}
 
+    private final AtomicReference<Release> release = new AtomicReference<>();
+
+    /** True once the owner's reference is being dropped or gone: the release has begun. */
+    boolean releaseBegun() {
+        return release.get() != null;
+    }
+
+    /** The release's cause; only after it began. */
     Cause releaseCause() {
-        return releaseCause;
+        return release.get().cause();
     }
 
+    /** The caller waiting for the release, or null (a device close releasing on its own); only after it began. */
     Promise<Export> releaseDone() {
-        return releaseDone;
+        return release.get().done();
     }
 
-    /** True once the owner's reference is gone. */
+    /** True once the release has begun (the owner's reference is being dropped or gone). */
     public boolean isDying() {
-        return ownerRefDropped.get();
+        return releaseBegun();
     }
 }

@@ -122,17 +122,22 @@ final class LockedDevice implements ManagedDevice {
         }, false);
     }
 
+    /** Under the write lock: closes the service's reference and completes the caller (see {@link DeviceVerticle}). */
     private void finishRelease(Export e) {
-        if (exports.remove(e.id()) == null) return;
-        e.state(ExportState.RELEASED);
-        log.append(EventType.EXPORT_RELEASED, e.id(), e.releaseCause(), null);
-        e.buf().close();
+        releaseTakesEffect(e);
+        e.closeBuffer();
         Promise<Export> p = e.releaseDone();
         if (p != null) p.complete(e);
     }
 
+    /** Under the write lock: the release takes effect for the device, once (the same rule as {@link DeviceVerticle}). */
+    private void releaseTakesEffect(Export e) {
+        if (exports.remove(e.id()) == null) return;
+        ExportPass.stampReleased(e, log);
+    }
+
     private int pass(ExportState from, ExportState to, EventType type, Cause cause) {
-        return ExportPass.run(exports.values(), from, to, type, cause, log, e -> {});
+        return ExportPass.run(exports.values(), from, to, type, cause, log, e -> {}, this::releaseTakesEffect);
     }
 
     private void state(DeviceState s, Cause cause) {
@@ -222,7 +227,9 @@ final class LockedDevice implements ManagedDevice {
                 closed = true;
                 boolean[] last = new boolean[1];
                 for (Export e : List.copyOf(exports.values())) {
+                    // as in DeviceVerticle: every release takes effect before device.state closed
                     if (e.beginRelease(cause, null, last) && last[0]) finishRelease(e);
+                    else releaseTakesEffect(e);
                 }
                 state(DeviceState.CLOSED, cause);
                 return null;

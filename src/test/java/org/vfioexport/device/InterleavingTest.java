@@ -37,8 +37,11 @@ import static org.vfioexport.testutil.Conf.NVME;
 /**
  * Randomised interleavings: several clients, each on its own thread or event loop, pipeline exports, releases
  * (from plain threads and from other event loops), resets, memory toggles and device closes against both
- * devices. Each seed is one run; afterwards the events must satisfy every invariant, the service's view must
- * match the simulated kernel's, and nothing may be left: no export, no kernel object, no fd.
+ * devices. Each seed is one run; afterwards the events must satisfy every invariant (among them the linearization
+ * of releases: each export live at a resetting or memory-disabled state is revoked or released before anything
+ * else, and a close releases everything before closed), the service's view must match the simulated kernel's, and
+ * nothing may be left: no export, no kernel object, no fd. Releases from plain threads and other loops racing
+ * queued resets are what make the release-linearization rule fail on a device that stamps releases late.
  */
 class InterleavingTest {
     private static final long PG = 4096;
