@@ -163,7 +163,10 @@ public final class VfioExportClient implements AutoCloseable {
         return new ExportedBuffer(o.getJsonObject("result"), m.fds()[0]);
     }
 
-    /** Sends a batch and waits for its one response line (absent when all were notifications: then times out). */
+    /**
+     * Sends a batch and waits for its one response line: an array, or one error object (id null) when the batch is
+     * refused whole (empty, over max_batch, over SCM_MAX_FD). Absent when all were notifications: then times out.
+     */
     public Message batch(JsonArray requests) throws IOException {
         sendLine(requests.encode());
         Message m = responses.remove("batch");
@@ -173,6 +176,7 @@ public final class VfioExportClient implements AutoCloseable {
             m = read(remaining(deadline, "the batch response"));
             if (m.isNotification()) notifications.add(m);
             else if (!m.isObject()) return m;
+            else if (m.object().getValue("id") == null && m.object().containsKey("error")) return m; // refused whole
             else responses.put(normalise(m.object().getValue("id")), m);
         }
     }

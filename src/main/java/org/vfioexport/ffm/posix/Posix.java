@@ -487,6 +487,18 @@ public final class Posix {
         }
     }
 
+    /** FIONREAD (= SIOCINQ): bytes waiting to be read on a socket. */
+    private static final long FIONREAD = 0x541B;
+
+    /** The bytes waiting in a stream socket's receive queue (FIONREAD), fds not counted. */
+    public static int readableBytes(int sock) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_INT);
+            ioctl(sock, FIONREAD, v, "ioctl(FIONREAD)");
+            return v.get(JAVA_INT, 0);
+        }
+    }
+
     public static final short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16;
 
     /**
