@@ -75,6 +75,10 @@ final class Dispatcher {
         writer.afterWritten(() -> session.socket().end());
     }
 
+    boolean isInputPaused() {
+        return inputPaused || ending;
+    }
+
     /** Lines handled so far still get their answers; no further line is read (shutdown). */
     void stopReading() {
         ending = true;

@@ -204,6 +204,12 @@ public final class FdWriter {
         return true;
     }
 
+    /** Bytes written and not yet handed to the kernel: queued here, and held by Netty. */
+    public long pendingBytes() {
+        ChannelOutboundBuffer ob = channel.unsafe().outboundBuffer();
+        return queuedBytes + (ob == null ? 0 : ob.totalPendingWriteBytes());
+    }
+
     /** True when nothing is queued here nor in Netty: everything written has reached the kernel. */
     public boolean isFlushed() {
         if (!queue.isEmpty()) return false;

@@ -87,6 +87,15 @@ public final class Session {
         this.dispatcher = d;
     }
 
+    /** What this connection holds for its client right now, read on its loop: for tests and server state. */
+    record Load(boolean inputPaused, long pendingOutputBytes) {}
+
+    Future<Load> load() {
+        Promise<Load> p = Promise.promise();
+        context.runOnContext(v -> p.complete(new Load(dispatcher != null && dispatcher.isInputPaused(), writer.pendingBytes())));
+        return p.future();
+    }
+
     public Context context() {
         return context;
     }
