@@ -29,7 +29,7 @@ public final class Posix {
     // open(2) flags (asm-generic, x86-64)
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_EXCL = 0200,
             O_NONBLOCK = 04000, O_DIRECTORY = 0200000, O_CLOEXEC = 02000000;
-    /** O_NOFOLLOW: the one open flag that differs on aarch64 among those used for files (asm-generic 0400000). */
+    /** O_NOFOLLOW is 0100000 on aarch64, where 0400000 (asm-generic, x86-64) means O_LARGEFILE: links would be followed. */
     public static final int O_NOFOLLOW = "aarch64".equals(System.getProperty("os.arch")) ? 0100000 : 0400000;
     // memfd_create(2) / F_ADD_SEALS
     public static final int MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
