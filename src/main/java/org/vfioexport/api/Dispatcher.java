@@ -2,8 +2,6 @@ package org.vfioexport.api;
 
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.json.DecodeException;
-import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.vfioexport.device.Export;
@@ -90,10 +88,9 @@ final class Dispatcher {
         if (isBlank(line)) return;
         Object message;
         try {
-            message = Json.decodeValue(line);
-        } catch (DecodeException e) {
-            session.send(Wire.error(null, new RpcException(ErrorCode.PARSE_ERROR,
-                    "parse error: the line is not JSON (" + firstLine(e.getMessage()) + ")", null)));
+            message = JsonLineDecoder.decode(line); // strict: UTF-8, RFC 8259, no duplicate keys
+        } catch (RpcException e) {
+            session.send(Wire.error(null, e));
             paceInput();
             return;
         }
@@ -362,11 +359,5 @@ final class Dispatcher {
             if (c != ' ' && c != '\t' && c != '\r') return false;
         }
         return true;
-    }
-
-    private static String firstLine(String s) {
-        if (s == null) return "";
-        int i = s.indexOf('\n');
-        return i < 0 ? s : s.substring(0, i);
     }
 }

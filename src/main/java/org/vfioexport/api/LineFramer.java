@@ -3,21 +3,38 @@ package org.vfioexport.api;
 import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
 
+import java.util.Arrays;
+
 /**
  * NDJSON framing of an input stream: cuts lines at {@code \n}, drops a trailing {@code \r}, and enforces the line
  * limit while the line is still arriving, so a client cannot make the server buffer more than the limit.
  * After the limit is exceeded the framer stops: the connection is about to be closed.
  *
- * <p>{@link #pause()} stops the delivery of lines at once, even in the middle of a chunk: the rest stays here,
- * unparsed, until {@link #resume()}. The socket is paused with it, so what the framer holds is at most the
- * chunk that was being cut.
+ * <p>Work is linear in the input whatever the chunking: each byte is scanned once, when its chunk arrives, and
+ * the unfinished line is only ever appended to (amortised doubling), never rescanned or copied per chunk. A line
+ * is copied out once, when its {@code \n} arrives. A client trickling a long line byte by byte thus costs what
+ * the same line sent at once costs.
+ *
+ * <p>{@link #pause()} stops the delivery of lines at once, even in the middle of a chunk: the rest of the chunk
+ * stays here, uncut, until {@link #resume()}. The socket is paused with it, so what the framer holds is at most
+ * the chunk that was being cut (and any the socket delivered before its pause took effect).
  */
 public final class LineFramer implements Handler<Buffer> {
+    /** Room kept for the start of the next line; a larger pending array is dropped once its line is complete. */
+    private static final int INITIAL = 256;
+
     private final int maxLineBytes;
     private final Handler<Buffer> lines;
     private final Runnable overLimit;
-    private Buffer pending = Buffer.buffer();
+    /** The unfinished line: the bytes after the last {@code \n} seen, {@code pendingLength} of them. */
+    private byte[] pending = new byte[INITIAL];
+    private int pendingLength;
     private boolean stopped;
+    /** Bytes examined for {@code \n} and bytes copied (into the pending line, on growth, into a line): for tests. */
+    private long scanned, copied;
+    /** While paused: the chunk not yet cut, from {@code heldFrom}. */
+    private Buffer held;
+    private int heldFrom;
     private boolean paused;
     private boolean cutting;
 
@@ -30,51 +47,111 @@ public final class LineFramer implements Handler<Buffer> {
     @Override
     public void handle(Buffer chunk) {
         if (stopped) return;
-        pending.appendBuffer(chunk);
-        cut();
+        if (paused || held != null) { // arrived while paused: kept, behind what is held
+            held = held == null ? chunk : held.getBuffer(heldFrom, held.length()).appendBuffer(chunk);
+            heldFrom = 0;
+            return;
+        }
+        cut(chunk, 0);
     }
 
-    /** Stops delivering lines until {@link #resume()}. */
+    /** Stops delivering lines until {@link #resume()}; takes effect after the line being delivered. */
     public void pause() {
         paused = true;
     }
 
-    /** Delivers the lines held while paused, then goes on with the stream. */
+    /** Goes on with what is held, then with the stream. */
     public void resume() {
-        if (!paused) return;
         paused = false;
-        if (!cutting) cut();
+        if (cutting || held == null) return; // a resume from inside a line's handling: the loop goes on by itself
+        Buffer h = held;
+        int from = heldFrom;
+        held = null;
+        cut(h, from);
     }
 
-    private void cut() {
+    private void cut(Buffer chunk, int from) {
         cutting = true;
         try {
-            int start = 0;
-            int len = pending.length();
-            for (int i = 0; i < len && !stopped && !paused; i++) {
-                if (pending.getByte(i) != '\n') continue;
-                int end = i;
-                if (end > start && pending.getByte(end - 1) == '\r') end--;
-                if (end - start > maxLineBytes) {
-                    stop();
-                    return;
-                }
-                Buffer line = pending.getBuffer(start, end);
-                start = i + 1;
-                lines.handle(line);
-            }
-            if (stopped) return;
-            pending = start == len ? Buffer.buffer() : pending.getBuffer(start, len);
-            // an unfinished line already over the limit (plus room for "\r") will never become acceptable
-            if (!paused && pending.length() > maxLineBytes + 1) stop();
+            cutLines(chunk, from);
         } finally {
             cutting = false;
         }
     }
 
+    private void cutLines(Buffer chunk, int from) {
+        int len = chunk.length();
+        int start = from; // the first byte of chunk not yet part of a delivered line
+        for (int i = from; i < len; i++) {
+            scanned++;
+            if (chunk.getByte(i) != '\n') continue;
+            deliver(chunk, start, i);
+            if (stopped) return;
+            start = i + 1;
+            if (paused) {
+                if (start < len) {
+                    held = chunk;
+                    heldFrom = start;
+                }
+                return;
+            }
+        }
+        if (start == len) return;
+        // the rest starts (or continues) the unfinished line; one that can no longer fit the limit never will
+        if (overLimit(pendingLength + len - start, chunk.getByte(len - 1))) {
+            stop();
+            return;
+        }
+        append(chunk, start, len);
+    }
+
+    /** The pending bytes followed by {@code chunk[from, to)} are one line (its {@code \n} at {@code to}). */
+    private void deliver(Buffer chunk, int from, int to) {
+        int length = pendingLength + to - from;
+        byte last = to > from ? chunk.getByte(to - 1) : pendingLength > 0 ? pending[pendingLength - 1] : 0;
+        if (overLimit(length, last)) {
+            stop();
+            return;
+        }
+        if (last == '\r') length--;
+        byte[] line = new byte[length];
+        int fromPending = Math.min(pendingLength, length);
+        System.arraycopy(pending, 0, line, 0, fromPending);
+        if (length > fromPending) chunk.getBytes(from, from + length - fromPending, line, fromPending);
+        copied += length;
+        pendingLength = 0;
+        if (pending.length > INITIAL) pending = new byte[INITIAL]; // an idle connection keeps no long line's array
+        lines.handle(Buffer.buffer(line));
+    }
+
+    /** Whether {@code length} bytes ending in {@code last} make a line longer than the limit, not counting a final \r. */
+    private boolean overLimit(int length, byte last) {
+        return length - (last == '\r' ? 1 : 0) > maxLineBytes;
+    }
+
+    private void append(Buffer chunk, int from, int to) {
+        int needed = pendingLength + to - from;
+        if (needed > pending.length) {
+            pending = Arrays.copyOf(pending, Math.max(needed, Math.min(2 * pending.length, maxLineBytes + 1)));
+            copied += pendingLength;
+        }
+        chunk.getBytes(from, to, pending, pendingLength);
+        copied += to - from;
+        pendingLength = needed;
+    }
+
     private void stop() {
         stopped = true;
-        pending = Buffer.buffer();
+        pending = new byte[0];
+        pendingLength = 0;
         overLimit.run();
+    }
+
+    long scanned() {
+        return scanned;
+    }
+
+    long copied() {
+        return copied;
     }
 }

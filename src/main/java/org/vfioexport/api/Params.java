@@ -1,5 +1,6 @@
 package org.vfioexport.api;
 
+import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
@@ -108,11 +109,16 @@ public final class Params {
         throw mistyped(p, "an object", v);
     }
 
-    /** The values of an object field as unsigned 64-bit integers, keyed by member name. */
+    /**
+     * The values of an object field as unsigned 64-bit integers, keyed by member name. A value's errors name it
+     * as {@code name["member"]} (the member quoted as a JSON string: device names hold dots and colons).
+     */
     public java.util.Map<String, Long> u64Map(String name) {
         JsonObject o = object(name);
         java.util.Map<String, Long> out = new java.util.LinkedHashMap<>();
-        for (String k : o.fieldNames()) out.put(k, unsigned(name + "." + k, o.getValue(k), U64_MAX, "0 to 2^64-1"));
+        for (String k : o.fieldNames()) {
+            out.put(k, unsigned(name + "[" + Json.encode(k) + "]", o.getValue(k), U64_MAX, "0 to 2^64-1"));
+        }
         return out;
     }
 
@@ -125,6 +131,7 @@ public final class Params {
 
     private long unsigned(String name, Object v, BigInteger max, String range) {
         BigInteger b = switch (v) {
+            case null -> throw mistyped(name, "an unsigned integer", null); // a u64Map member: fields met required()
             case Integer i -> BigInteger.valueOf(i);
             case Long l -> BigInteger.valueOf(l);
             case Short s -> BigInteger.valueOf(s);

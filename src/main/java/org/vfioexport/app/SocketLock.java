@@ -4,6 +4,9 @@ import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.net.ConnectException;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.SocketChannel;
@@ -19,7 +22,7 @@ import java.nio.file.attribute.PosixFileAttributes;
  * answers means another server lives there, which is an error. The lock file holds the owner's pid, for messages.
  */
 public final class SocketLock implements AutoCloseable {
-    private static final int EWOULDBLOCK = 11;
+    private static final int EWOULDBLOCK = 11, EISDIR = 21, ELOOP = 40;
 
     private final Path lockPath;
     private final int fd;
@@ -35,30 +38,40 @@ public final class SocketLock implements AutoCloseable {
         return socket.resolveSibling(socket.getFileName() + ".lock");
     }
 
-    /** Takes the lock of {@code socket} and clears a stale socket file; the socket path is then free to bind. */
+    /**
+     * Takes the lock of {@code socket} and clears a stale socket file; the socket path is then free to bind.
+     * The lock file is opened in the checked socket directory ({@link SocketDirectory}) without following a
+     * symlink, and must be a regular file of the daemon's uid with one link: a planted symlink, hard link, FIFO
+     * or directory is refused, never written through. The pid is written through the locked fd.
+     */
     public static SocketLock acquire(Path socket) throws StartupException {
         Path lock = lockPathOf(socket);
-        try {
-            Path dir = socket.toAbsolutePath().getParent();
-            if (dir != null) Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new StartupException("cannot create the directory of " + socket + ": " + e.getMessage(), e);
-        }
+        int uid = Daemon.daemonUid();
+        Path absolute = socket.toAbsolutePath();
+        int dirFd = SocketDirectory.open(absolute.getParent(), uid);
         int fd;
-        try {
-            fd = Posix.open(lock.toString(), Posix.O_RDWR | Posix.O_CREAT | Posix.O_CLOEXEC, 0644);
+        try { // O_NONBLOCK: a FIFO or device planted there is not waited on (and then refused as not a regular file)
+            fd = Posix.openat(dirFd, lock.getFileName().toString(),
+                    Posix.O_RDWR | Posix.O_CREAT | Posix.O_NOFOLLOW | Posix.O_NONBLOCK | Posix.O_CLOEXEC, 0644);
         } catch (PosixException e) {
-            throw new StartupException("cannot open the lock file " + lock + " (errno " + e.errno() + ")", e);
+            throw new StartupException(switch (e.errno()) {
+                case ELOOP -> "refusing the lock file " + lock + ": it is a symbolic link (remove it)";
+                case EISDIR -> "refusing the lock file " + lock + ": it is a directory, not a regular file (remove it)";
+                default -> "cannot open the lock file " + lock + " (errno " + e.errno() + ")";
+            }, e);
+        } finally {
+            closeQuietly(dirFd);
         }
         try {
+            checkLockFile(fd, lock, uid);
             try {
                 Posix.flock(fd, Posix.LOCK_EX | Posix.LOCK_NB);
             } catch (PosixException e) {
                 if (e.errno() != EWOULDBLOCK) throw new StartupException("flock(" + lock + ") failed (errno " + e.errno() + ")", e);
-                throw new StartupException("another vfio-exportd" + ownerOf(lock) + " holds " + lock
+                throw new StartupException("another vfio-exportd" + ownerOf(fd) + " holds " + lock
                         + ": it is serving " + socket + "; stop it first or choose another --socket");
             }
-            Files.writeString(lock, ProcessHandle.current().pid() + "\n", StandardCharsets.US_ASCII);
+            writePid(fd);
             boolean stale = clearStale(socket);
             return new SocketLock(lock, fd, stale);
         } catch (StartupException | RuntimeException e) {
@@ -67,6 +80,27 @@ public final class SocketLock implements AutoCloseable {
         } catch (IOException e) {
             closeQuietly(fd);
             throw new StartupException("cannot write the lock file " + lock + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The open lock file must be a regular file, the daemon's own, with no other name (no planted hard link). */
+    private static void checkLockFile(int fd, Path lock, int uid) throws StartupException, PosixException {
+        Posix.FileStat st = Posix.fstat(fd);
+        String problem = !st.isRegularFile() ? "it is not a regular file"
+                : st.uid() != uid ? "it is owned by uid " + st.uid() + ", not by the daemon's uid " + uid
+                : st.nlink() != 1 ? "it has " + st.nlink() + " hard links"
+                : null;
+        if (problem != null) throw new StartupException("refusing the lock file " + lock + ": " + problem + " (remove it)");
+    }
+
+    /** Replaces the file's content with this process's pid, through the locked fd (never by path). */
+    private static void writePid(int fd) throws IOException {
+        byte[] pid = (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII);
+        Posix.ftruncate(fd, 0);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocateFrom(ValueLayout.JAVA_BYTE, pid);
+            long n = Posix.pwrite(fd, buf, pid.length, 0);
+            if (n != pid.length) throw new IOException("short write of the pid (" + n + " of " + pid.length + " bytes)");
         }
     }
 
@@ -84,11 +118,14 @@ public final class SocketLock implements AutoCloseable {
         }
     }
 
-    private static String ownerOf(Path lock) {
-        try {
-            String pid = Files.readString(lock, StandardCharsets.US_ASCII).trim();
-            return pid.isEmpty() ? "" : " (pid " + pid + ")";
-        } catch (IOException e) {
+    /** " (pid N)" as the holder wrote it into the lock file, read through our own fd of it; empty if unknown. */
+    private static String ownerOf(int fd) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(32);
+            long n = Posix.pread(fd, buf, buf.byteSize(), 0);
+            String pid = new String(buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.US_ASCII).trim();
+            return pid.matches("[0-9]{1,10}") ? " (pid " + pid + ")" : "";
+        } catch (PosixException e) {
             return "";
         }
     }
@@ -107,7 +144,7 @@ public final class SocketLock implements AutoCloseable {
         closeQuietly(fd);
     }
 
-    private static void closeQuietly(int fd) {
+    static void closeQuietly(int fd) {
         try {
             Posix.close(fd);
         } catch (PosixException ignored) {

@@ -44,8 +44,29 @@ class ParamsTest {
         assertEquals("b", field(() -> of("{\"a\":1,\"b\":2}").only("a")));
         Params p = of("{\"r\":[{\"offset\":1},{\"offset\":-2}]}");
         assertEquals("r[1].offset", field(() -> p.element("r", p.array("r"), 1).u64("offset")));
-        assertEquals("s.x", field(() -> of("{\"s\":{\"x\":true}}").u64Map("s")));
+        assertEquals("s[\"x\"]", field(() -> of("{\"s\":{\"x\":true}}").u64Map("s")));
         assertEquals("l[1]", field(() -> of("{\"l\":[\"a\",2]}").stringList("l")));
         assertEquals("params", field(() -> Params.of(new io.vertx.core.json.JsonArray())));
+    }
+
+    /** Every accessor turns a null or mistyped value into -32602 naming it, never a NullPointerException (-32603). */
+    @Test
+    void nullOrMistypedValuesAreShapeErrorsInEveryAccessor() {
+        assertEquals("s[\"0000:01:00.0\"]", field(() -> of("{\"s\":{\"0000:01:00.0\":null}}").u64Map("s")));
+        assertEquals("s[\"a\\\"b\"]", field(() -> of("{\"s\":{\"a\\\"b\":null}}").u64Map("s")));
+        assertEquals("s[\"x\"]", field(() -> of("{\"s\":{\"x\":\"1\"}}").u64Map("s")));
+        assertEquals("s[\"x\"]", field(() -> of("{\"s\":{\"x\":{}}}").u64Map("s")));
+        assertEquals("s", field(() -> of("{\"s\":null}").u64Map("s")));
+        assertEquals("s", field(() -> of("{\"s\":[1]}").u64Map("s")));
+        assertEquals("l[0]", field(() -> of("{\"l\":[null]}").stringList("l")));
+        assertEquals("l", field(() -> of("{\"l\":null}").stringList("l")));
+        Params p = of("{\"r\":[null]}");
+        assertEquals("r[0]", field(() -> p.element("r", p.array("r"), 0)));
+        assertEquals("v", field(() -> of("{\"v\":null}").string("v")));
+        assertEquals("v", field(() -> of("{\"v\":null}").optString("v")));
+        assertEquals("v", field(() -> of("{\"v\":null}").bool("v")));
+        assertEquals("v", field(() -> of("{\"v\":null}").u32("v")));
+        assertEquals("v", field(() -> of("{\"v\":null}").array("v")));
+        assertEquals("v", field(() -> of("{\"v\":null}").object("v")));
     }
 }

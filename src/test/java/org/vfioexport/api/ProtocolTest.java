@@ -355,7 +355,7 @@ class ProtocolTest {
             RpcError bool = error(c, "device.set_memory", new JsonObject().put("device", NVME).put("enabled", "yes"));
             assertEquals("enabled", bool.data().getString("field"));
             RpcError since = error(c, "events.subscribe", new JsonObject().put("since", new JsonObject().put(NVME, -1)));
-            assertEquals("since." + NVME, since.data().getString("field"));
+            assertEquals("since[\"" + NVME + "\"]", since.data().getString("field"));
             RpcError sub = error(c, "events.unsubscribe", new JsonObject().put("subscription", "sub-none"));
             assertEquals(-32602, sub.code());
         }

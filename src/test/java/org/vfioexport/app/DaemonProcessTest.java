@@ -4,6 +4,7 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.vfioexport.client.ExportedBuffer;
 import org.vfioexport.client.RpcError;
@@ -11,6 +12,7 @@ import org.vfioexport.client.VfioExportClient;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.Conf;
 import org.vfioexport.testutil.DaemonProcess;
+import org.vfioexport.testutil.SharedDirectoriesUnchanged;
 import org.vfioexport.testutil.Wait;
 
 import java.io.BufferedReader;
@@ -22,6 +24,7 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
@@ -35,6 +38,7 @@ import static org.vfioexport.testutil.Conf.GPU;
 import static org.vfioexport.testutil.Conf.NVME;
 
 /** The daemon as a real process: start-up rules, clean shutdown, and no fd leaks whatever clients do. */
+@ExtendWith(SharedDirectoriesUnchanged.class) // chmods happen here: never above the test's own directory
 class DaemonProcessTest {
     @TempDir
     Path dir;
@@ -240,9 +244,14 @@ class DaemonProcessTest {
                 "needs setpriv (util-linux) to run a client as uid 65534");
         Path python = Path.of("/usr/bin/python3");
         Assumptions.assumeTrue(Files.isExecutable(python), "needs a system-wide python3 that uid 65534 may run");
+        // uid 65534 must reach the socket: the temp dir is opened up below, but what lies above it is not ours
+        for (Path p = dir.getParent(); p != null; p = p.getParent()) {
+            Assumptions.assumeTrue(othersMayTraverse(p), p + " is not searchable by other uids (java.io.tmpdir)");
+        }
         try (DaemonProcess d = DaemonProcess.start(dir)) {
-            // the file mode is the first gate (0660 root:root); open it so that the policy is what decides
-            for (Path p = d.socket().getParent(); p != null && p.startsWith(dir.getParent()); p = p.getParent()) {
+            // the file mode is the first gate (0660 root:root); open it so that the policy is what decides.
+            // Only the test's own directory and below: never a directory it did not create (/tmp itself)
+            for (Path p = d.socket().getParent(); p.startsWith(dir); p = p.getParent()) {
                 Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
             }
             Files.setPosixFilePermissions(d.socket(), PosixFilePermissions.fromString("rw-rw-rw-"));
@@ -262,6 +271,10 @@ class DaemonProcessTest {
                 assertEquals(2, root.request("device.list").getJsonArray("devices").size(), "root is allowed");
             }
         }
+    }
+
+    private static boolean othersMayTraverse(Path p) throws IOException {
+        return Files.getPosixFilePermissions(p).contains(PosixFilePermission.OTHERS_EXECUTE);
     }
 
     @Test

@@ -29,6 +29,8 @@ public final class Posix {
     // open(2) flags (asm-generic, x86-64)
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_EXCL = 0200,
             O_NONBLOCK = 04000, O_DIRECTORY = 0200000, O_CLOEXEC = 02000000;
+    /** O_NOFOLLOW is 0100000 on aarch64, where 0400000 (asm-generic, x86-64) means O_LARGEFILE: links would be followed. */
+    public static final int O_NOFOLLOW = "aarch64".equals(System.getProperty("os.arch")) ? 0100000 : 0400000;
     // memfd_create(2) / F_ADD_SEALS
     public static final int MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
     public static final int F_GETFL = 3, O_ACCMODE = 3, FD_CLOEXEC = 1;
@@ -59,6 +61,10 @@ public final class Posix {
 
     private static final MethodHandle OPEN = fn("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
             Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle OPENAT = fn("openat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+            Linker.Option.firstVariadicArg(3));
+    private static final MethodHandle STATX = fn("statx",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle CLOSE = fn("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle IOCTL = fn("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
             Linker.Option.firstVariadicArg(2));
@@ -117,6 +123,51 @@ public final class Posix {
             MemorySegment st = captureState(a);
             int rc = (int) OPEN.invokeExact(st, a.allocateFrom(path), flags, mode);
             return check(rc, st, "open(" + path + ")");
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** openat(2): {@code name} relative to the directory open as {@code dirFd}. */
+    public static int openat(int dirFd, String name, int flags, int mode) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            int rc = (int) OPENAT.invokeExact(st, dirFd, a.allocateFrom(name), flags, mode);
+            return check(rc, st, "openat(" + name + ")");
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** What {@link #fstat} tells: the file type and permission bits ({@code st_mode}), owner and link count. */
+    public record FileStat(int mode, int uid, int gid, int nlink) {
+        public static final int S_IFMT = 0170000, S_IFREG = 0100000, S_IFDIR = 0040000, S_ISVTX = 01000;
+
+        public boolean isRegularFile() {
+            return (mode & S_IFMT) == S_IFREG;
+        }
+
+        public boolean isDirectory() {
+            return (mode & S_IFMT) == S_IFDIR;
+        }
+    }
+
+    // statx(2) with AT_EMPTY_PATH is fstat(2) with one struct layout on every architecture (struct stat differs)
+    private static final int AT_EMPTY_PATH = 0x1000, STATX_BASIC_STATS = 0x7ff;
+
+    /** fstat(2) of an open fd, through statx(2). struct statx: nlink u32 @16, uid @20, gid @24, mode u16 @28. */
+    public static FileStat fstat(int fd) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            MemorySegment buf = a.allocate(256, 8);
+            int rc = (int) STATX.invokeExact(st, fd, a.allocateFrom(""), AT_EMPTY_PATH, STATX_BASIC_STATS, buf);
+            check(rc, st, "statx");
+            return new FileStat(Short.toUnsignedInt(buf.get(java.lang.foreign.ValueLayout.JAVA_SHORT, 28)),
+                    buf.get(JAVA_INT, 20), buf.get(JAVA_INT, 24), buf.get(JAVA_INT, 16));
         } catch (PosixException e) {
             throw e;
         } catch (Throwable t) {
