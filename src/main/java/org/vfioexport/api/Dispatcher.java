@@ -1,5 +1,6 @@
 package org.vfioexport.api;
 
+import io.vertx.core.AsyncResult;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonArray;
@@ -230,22 +231,25 @@ final class Dispatcher {
             reply = done.transform(ar -> session.subscriptionsFlushed().transform(x -> done));
         }
         reply = inDeviceOrder(device, reply);
-        return reply.transform(ar -> {
-            if (ar.succeeded()) {
-                Reply r = ar.result();
-                if (!hasId) { // a notification: performed (an export stays the session's), never answered
-                    return Future.succeededFuture(new Outcome(null, null));
-                }
-                return Future.succeededFuture(new Outcome(Wire.result(id, r.result()), r.export()));
-            }
-            RpcException e = RpcException.from(ar.cause());
-            if (e.code() == ErrorCode.INTERNAL_ERROR) {
-                System.err.println("vfio-exportd: internal error in " + name + ": " + ar.cause());
-                ar.cause().printStackTrace();
-            }
-            return Future.succeededFuture(new Outcome(hasId ? Wire.error(id, e) : null, null,
-                    e.code() == ErrorCode.PERMISSION_DENIED));
-        });
+        // whatever fails below, even a bug, the request gets its one answer: a lost answer would stall the client
+        return reply.transform(ar -> outcome(name, id, hasId, ar))
+                .otherwise(t -> new Outcome(hasId ? Wire.error(id, RpcException.from(t)) : null, null));
+    }
+
+    /** A request's outcome: its result, or its error (a bug is -32603, logged). */
+    private Future<Outcome> outcome(String name, Object id, boolean hasId, AsyncResult<Reply> ar) {
+        if (ar.succeeded()) {
+            Reply r = ar.result();
+            if (!hasId) return Future.succeededFuture(new Outcome(null, null)); // a notification: never answered
+            return Future.succeededFuture(new Outcome(Wire.result(id, r.result()), r.export()));
+        }
+        RpcException e = RpcException.from(ar.cause());
+        if (e.code() == ErrorCode.INTERNAL_ERROR) {
+            System.err.println("vfio-exportd: internal error in " + name + ": " + ar.cause());
+            ar.cause().printStackTrace();
+        }
+        return Future.succeededFuture(new Outcome(hasId ? Wire.error(id, e) : null, null,
+                e.code() == ErrorCode.PERMISSION_DENIED));
     }
 
     /**
