@@ -27,13 +27,37 @@ public final class Config {
 
     public static Config load(Path file) throws StartupException {
         try {
-            return new Config(new JsonObject(Files.readString(file)));
+            String text = Files.readString(file);
+            ConfigSchema.bind(text);
+            Config c = new Config(new JsonObject(text));
+            c.validate();
+            return c;
+        } catch (ConfigSchema.InvalidConfigException e) {
+            throw new StartupException("the configuration " + file + " is invalid: " + e.getMessage(), e);
         } catch (java.nio.file.NoSuchFileException e) {
             throw new StartupException("no configuration file " + file + " (use --conf FILE)", e);
         } catch (IOException e) {
             throw new StartupException("cannot read the configuration " + file + ": " + e, e);
         } catch (DecodeException e) {
             throw new StartupException("the configuration " + file + " is not a JSON object: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Checks what the types alone do not (names and ranges), so that a wrong value is refused before anything is
+     * created on disk. Also run on a configuration edited by command-line overrides.
+     */
+    public void validate() throws StartupException {
+        if (!backend().equals("sim") && !backend().equals("linux")) {
+            throw new StartupException("unknown backend '" + backend() + "' (backend: sim or linux)");
+        }
+        discipline();
+        if (maxLineBytes() < 1) throw new StartupException("max_line_bytes must be at least 1, got " + maxLineBytes());
+        if (eventRetention() < 1) throw new StartupException("event_retention must be at least 1, got " + eventRetention());
+        try {
+            org.vfioexport.api.Policy.fromConfig(policy(), 0, 1024);
+        } catch (IllegalArgumentException e) {
+            throw new StartupException(e.getMessage(), e);
         }
     }
 

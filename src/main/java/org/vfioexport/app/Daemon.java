@@ -68,6 +68,7 @@ public final class Daemon {
      * backend (tests keep a handle on the simulated kernel this way); the daemon closes it at stop.
      */
     public static Daemon start(Config config, VfioKernel kernel) throws StartupException {
+        config.validate(); // before anything is created on disk
         ClassPreloader.preload();
         Path socket = config.socket();
         SocketLock lock = SocketLock.acquire(socket);

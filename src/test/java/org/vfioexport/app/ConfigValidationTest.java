@@ -1,0 +1,67 @@
+package org.vfioexport.app;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.vfioexport.testutil.Conf;
+import org.vfioexport.testutil.DaemonProcess;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Every configuration error names its JSON path, and a refused configuration leaves nothing on disk. */
+class ConfigValidationTest {
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest(name = "{0} -> {1}")
+    @CsvSource(delimiter = '|', value = {
+            "{\"polcy\":{}}                                                   | polcy: unknown key \"polcy\"",
+            "{\"policy\":{\"max_bacth\":1}}                                   | policy.max_bacth: unknown key",
+            "{\"policy\":{\"max_batch\":\"10\"}}                              | policy.max_batch: must be a whole number",
+            "{\"policy\":{\"max_batch\":10.5}}                                | policy.max_batch: must be a whole number",
+            "{\"policy\":{\"allow_uids\":[\"root\"]}}                         | policy.allow_uids[0]: must be a whole number",
+            "{\"policy\":{\"allow_daemon_user\":\"yes\"}}                     | policy.allow_daemon_user: must be true or false",
+            "{\"devices\":[{\"id\":\"x\",\"regions\":[{\"index\":0,\"kind\":\"mmio\",\"size\":\"big\"}]}]} | devices[0].regions[0].size: must be a whole number",
+            "{\"devices\":[{\"id\":\"x\",\"regions\":[{\"index\":0,\"kind\":\"mmio\"}]}]} | devices[0].regions[0].size: is required",
+            "{\"devices\":[{\"name\":\"x\"}]}                                 | devices[0].id: is required",
+            "{\"backend\":3}                                                  | backend: must be a string",
+            "{\"max_line_bytes\":{}}                                          | max_line_bytes: must be a whole number",
+            "{\"a\":1,\"a\":2}                                                | not valid JSON: Duplicate field 'a'",
+    })
+    void eachErrorNamesItsPath(String json, String expected) {
+        ConfigSchema.InvalidConfigException e = assertThrows(ConfigSchema.InvalidConfigException.class,
+                () -> ConfigSchema.bind(json));
+        assertTrue(e.getMessage().startsWith(expected.strip()), e.getMessage());
+    }
+
+    @Test
+    void theShippedConfigurationsAreValid() throws Exception {
+        for (String name : List.of("vfio-export.json", "vmlab-devices.json")) {
+            ConfigSchema.bind(Files.readString(Conf.file(name)));
+        }
+    }
+
+    @Test
+    void aRefusedConfigurationCreatesNothingOnDisk() throws Exception {
+        Path socket = dir.resolve("run/sub/vfio-export.sock");
+        DaemonProcess d = DaemonProcess.spawn(dir, socket, c -> c.getJsonObject("policy").put("polcy", 1));
+        assertEquals(1, d.awaitExit(60_000));
+        assertTrue(d.stderr().contains("policy.polcy: unknown key \"polcy\""), d.stderr());
+        try (Stream<Path> s = Files.list(dir)) {
+            assertEquals(List.of(), s.filter(p -> !p.getFileName().toString().startsWith("conf-")).toList(),
+                    "nothing but the test's own configuration file");
+        }
+        DaemonProcess bad = DaemonProcess.spawn(dir, socket, c -> c.getJsonObject("policy").put("max_batch", 0));
+        assertEquals(1, bad.awaitExit(60_000));
+        assertTrue(bad.stderr().contains("policy.max_batch must be a positive integer, got 0"), bad.stderr());
+        assertTrue(Files.notExists(dir.resolve("run")), "the socket's directory was not created");
+    }
+}
