@@ -1,6 +1,9 @@
 """What every test case shares: no fd may leak, no fd may be left to the garbage collector."""
+import os
 import unittest
 import warnings
+
+from vfio_export import Export
 
 from .daemon import open_fds
 
@@ -24,3 +27,8 @@ class NoLeaksTestCase(unittest.TestCase):
             self.assertEqual([], unclosed, "fds closed by the garbage collector, not by their owner")
 
         self.addCleanup(check)  # the first cleanup added runs last: after the test's own
+
+
+def fd_size(export: Export) -> int:
+    """The size of the export's dma-buf as its fd tells it (lseek SEEK_END)."""
+    return os.lseek(export.fileno(), 0, os.SEEK_END)

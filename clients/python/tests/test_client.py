@@ -10,7 +10,7 @@ from vfio_export import (INVALID_PARAMS, INVALID_REQUEST, KERNEL_REFUSED, METHOD
                          NO_SUCH_EXPORT, Client, Range, RpcError, default_socket)
 
 from .daemon import GPU, NVME, REPO, Daemon
-from .support import NoLeaksTestCase
+from .support import NoLeaksTestCase, fd_size
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -92,12 +92,12 @@ class ClientTest(NoLeaksTestCase):
 
             c.release(e)
             self.assertEqual([], c.exports())
-            self.assertEqual(0x3000, e.fd.size(), "the fd stays this process's after the release")
+            self.assertEqual(0x3000, fd_size(e), "the fd stays this process's after the release")
             with self.assertRaises(RpcError) as again:
                 c.release(e.export_id)
             self.assertEqual(NO_SUCH_EXPORT, again.exception.code)
             self.assertEqual({"export_id": e.export_id}, again.exception.data)
-        self.assertTrue(e.fd.closed, "leaving the with block closes the fd")
+        self.assertTrue(e.fd is not None and e.fd.closed, "leaving the with block closes the fd")
         with self.assertRaises(ValueError):
             e.fileno()
 
@@ -106,7 +106,7 @@ class ClientTest(NoLeaksTestCase):
         with c.export(GPU, 0, ranges=[(0, 4 * KiB), Range(64 * KiB, 8 * KiB), {"offset": 8 * KiB, "length": 4 * KiB}],
                       open_flags=["rdwr", "cloexec"]) as e:
             self.assertEqual(16 * KiB, e.size)
-            self.assertEqual(16 * KiB, e.fd.size())
+            self.assertEqual(16 * KiB, fd_size(e))
             c.release(e)
 
     def test_errors_carry_their_stable_code_message_and_data(self) -> None:
@@ -147,8 +147,8 @@ class ClientTest(NoLeaksTestCase):
         ])
         self.assertEqual(4, len(replies))
         with replies[0].export() as a, replies[2].export() as b:
-            self.assertEqual((8 * KiB, 8 * KiB), (a.size, a.fd.size()))
-            self.assertEqual((12 * KiB, 12 * KiB), (b.size, b.fd.size()))
+            self.assertEqual((8 * KiB, 8 * KiB), (a.size, fd_size(a)))
+            self.assertEqual((12 * KiB, 12 * KiB), (b.size, fd_size(b)))
             with self.assertRaises(RpcError) as err:
                 replies[1].value()
             self.assertEqual(NO_SUCH_DEVICE, err.exception.code)
@@ -182,7 +182,7 @@ class ClientTest(NoLeaksTestCase):
         exports = [c.wait(i).export() for i in reversed(ids)]
         try:
             for e, size in zip(exports, reversed(sizes)):
-                self.assertEqual((size, size), (e.size, e.fd.size()))
+                self.assertEqual((size, size), (e.size, fd_size(e)))
             self.assertEqual(0, c.unclaimed_fds)
         finally:
             for e in exports:

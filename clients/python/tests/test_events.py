@@ -5,7 +5,7 @@ from typing import List
 from vfio_export import NO_SUCH_DEVICE, Client, Event, RpcError, Subscription
 
 from .daemon import GPU, NVME, Daemon
-from .support import NoLeaksTestCase
+from .support import NoLeaksTestCase, fd_size
 
 KiB = 1024
 WAIT = 30.0  # the bound on every wait for an event that must come
@@ -43,7 +43,7 @@ class EventsTest(NoLeaksTestCase):
         self.assertEqual(("export.created", e.export_id, "live", e.created_seq),
                          (created.type, created.export_id, created.state, created.seq))
         self.assertEqual(sub.heads[NVME] + 1, created.seq)
-        self.assertEqual(("export.released", e.export_id, "client", created.seq + 1),
+        self.assertEqual(("export.released", e.export_id, "client", e.created_seq + 1),
                          (released.type, released.export_id, released.cause, released.seq))
         self.assertEqual(released.seq, sub.positions[NVME])
         self.assertIsNone(sub.next(timeout=0), "nothing else happened on the device")
@@ -61,7 +61,7 @@ class EventsTest(NoLeaksTestCase):
                              [(x.type, x.export_id, x.state) for x in got if x is not None])
             self.assertEqual({"reset"}, {x.cause for x in got if x is not None})
             self.assertEqual(list(range(sub.heads[NVME] + 1, sub.heads[NVME] + 5)), [x.seq for x in got if x])
-            self.assertEqual(8 * KiB, e.fd.size(), "the fd stays valid through the reset")
+            self.assertEqual(8 * KiB, fd_size(e), "the fd stays valid through the reset")
             c.release(e)
         self.assertEqual("export.released", self.next_events(sub, 1)[0].type)
 
@@ -146,7 +146,8 @@ class EndOfStreamTest(NoLeaksTestCase):
             sub = c.subscribe([NVME])
             e = c.export(NVME, 2, 0, 4 * KiB)
             e.close()
-            self.assertEqual("export.created", sub.next(timeout=WAIT).type)
+            first = sub.next(timeout=WAIT)
+            self.assertEqual("export.created", first.type if first else None)
         finally:
             code = daemon.stop()
         self.assertEqual(0, code, daemon.stderr())

@@ -7,11 +7,11 @@ import array
 import json
 import os
 import socket
-from typing import Any, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 from vfio_export import Client, ConnectionClosed, ProtocolError, RpcError
 
-from .support import NoLeaksTestCase
+from .support import NoLeaksTestCase, fd_size
 
 HELLO = {"jsonrpc": "2.0", "method": "hello", "params": {"server": "vfio-export", "protocol": 1}}
 
@@ -20,7 +20,7 @@ def line(message: Any) -> bytes:
     return json.dumps(message).encode() + b"\n"
 
 
-def export_result(request_id: int, export_id: str, size: int, fd_index: int = 0) -> dict:
+def export_result(request_id: int, export_id: str, size: int, fd_index: int = 0) -> Dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id,
             "result": {"export_id": export_id, "device": "0000:01:00.0", "region": 2,
                        "ranges": [{"offset": 0, "length": size}], "size": size, "state": "live", "created_seq": 1,
@@ -58,7 +58,7 @@ class WireTest(NoLeaksTestCase):
         self.send(second[1:])
         self.send(third, [self.memfd(4096)])
         with self.client.wait(3).export() as e3, self.client.wait(2).export() as e2:
-            self.assertEqual(("e/2", 8192, "e/3", 4096), (e2.export_id, e2.fd.size(), e3.export_id, e3.fd.size()))
+            self.assertEqual(("e/2", 8192, "e/3", 4096), (e2.export_id, fd_size(e2), e3.export_id, fd_size(e3)))
         self.assertIsNone(self.client.wait(1).fd)
         self.assertEqual(0, self.client.unclaimed_fds)
 
@@ -70,7 +70,7 @@ class WireTest(NoLeaksTestCase):
         self.send(line(batch), [self.memfd(12288), self.memfd(4096)])
         replies = self.client.batch([("export.create", {}), ("device.get", {}), ("export.create", {})])
         with replies[0].export() as a, replies[2].export() as b:
-            self.assertEqual((4096, 12288), (a.fd.size(), b.fd.size()))
+            self.assertEqual((4096, 12288), (fd_size(a), fd_size(b)))
         with self.assertRaises(RpcError) as err:
             replies[1].value()
         self.assertEqual(-32001, err.exception.code)
@@ -99,7 +99,7 @@ class WireTest(NoLeaksTestCase):
         self.peer.sendall(line({"jsonrpc": "2.0", "id": 1,
                                 "result": {"subscription": "sub-1", "heads": {"0000:01:00.0": 3}}}))
         sub = self.client.subscribe()
-        events: List[dict] = [{"jsonrpc": "2.0", "method": "event",
+        events: List[Dict[str, Any]] = [{"jsonrpc": "2.0", "method": "event",
                                "params": {"seq": s, "device": "0000:01:00.0", "type": "export.revoked",
                                           "export_id": "e/1", "cause": "reset"}} for s in (4, 5)]
         self.send(b"".join(line(e) for e in events), [self.memfd(4096)])  # a stray fd: closed, never handed out

@@ -166,10 +166,11 @@ class Client:
     # ---- methods ----------------------------------------------------------------------------------------------
 
     def server_info(self) -> Dict[str, Any]:
-        return self.call("server.info")
+        info: Dict[str, Any] = self.call("server.info")
+        return info
 
     def methods(self) -> List[str]:
-        return self.call("rpc.methods")["methods"]
+        return [str(m) for m in self.call("rpc.methods")["methods"]]
 
     def devices(self) -> List[Device]:
         return [Device.from_json(d) for d in self.call("device.list")["devices"]]
@@ -257,7 +258,7 @@ class Client:
             for i, (name, params) in enumerate(self._notifications):
                 if name == method:
                     del self._notifications[i]
-                    return params
+                    return dict(params or {})
             try:
                 self._read("a %s notification" % method, deadline)
             except TimeoutError:
