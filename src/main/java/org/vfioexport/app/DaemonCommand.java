@@ -48,6 +48,8 @@ public final class DaemonCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Logging.start(logLevel);
+        int classes = ClassPreload.classesBeside(Main.class);
+        log.debug("{} application classes loaded", classes);
         Daemon daemon;
         try {
             Config config = Config.load(resolveConf()).with("backend", backend).with("discipline", discipline)
