@@ -60,6 +60,7 @@ final class AcceptGuard extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
         reserve.close();
+        log.close();
     }
 
     @Override

@@ -10,7 +10,8 @@ import java.util.concurrent.TimeUnit;
  * when accepts fail (with the count of connections turned away since the last line), and a line when connections
  * are accepted again (right away after a warning, else once the interval has passed) with the count since the last
  * line. A flood at the fd limit thus costs a line or two, not one per connection, and every connection turned
- * away is counted in some line once the listener accepts again. Used only on the listener's event-loop thread.
+ * away is counted in some line, at the latest when the listener closes. Used only on the listener's event-loop
+ * thread.
  */
 final class FdShortageLog {
     static final long INTERVAL_NS = TimeUnit.SECONDS.toNanos(10);
@@ -50,6 +51,13 @@ final class FdShortageLog {
                 unreported);
         warned = false;
         reported(nowNs);
+    }
+
+    /** The listener closes: reports the connections turned away and not yet reported. */
+    void close() {
+        if (unreported == 0) return;
+        log.info("listener closing; {} connection(s) turned away for want of fds since the last report", unreported);
+        unreported = 0;
     }
 
     private void reported(long nowNs) {

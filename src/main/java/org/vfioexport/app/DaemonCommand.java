@@ -32,7 +32,7 @@ public final class DaemonCommand implements Callable<Integer> {
     String discipline;
 
     @Option(names = "--log-level", paramLabel = "LEVEL",
-            description = "error, warn, info, debug or trace (default: logback.xml's, info)")
+            description = "error, warn, info, debug or trace (default: info)")
     Logging.Level logLevel;
 
     /**

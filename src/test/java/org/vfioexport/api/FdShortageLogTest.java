@@ -64,5 +64,18 @@ class FdShortageLogTest {
         log.accepted(t + FdShortageLog.INTERVAL_NS); // the interval is over: the rest is reported
         assertEquals("INFO accepting connections again; 99 connection(s) turned away for want of fds since the last"
                 + " report", messages().get(2));
+        log.close();
+        assertEquals(3, messages().size(), "nothing left to report");
+    }
+
+    @Test
+    void whatIsNotReportedYetIsReportedWhenTheListenerCloses() {
+        log.shortage("EMFILE", 3, true, 1 * S);
+        log.accepted(2 * S);
+        log.shortage("EMFILE", 758, true, 3 * S); // within the interval: not logged
+        log.accepted(4 * S);                      // nor here
+        log.close();
+        assertEquals("INFO listener closing; 758 connection(s) turned away for want of fds since the last report",
+                messages().get(messages().size() - 1));
     }
 }
