@@ -4,6 +4,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetSocket;
@@ -18,7 +19,9 @@ import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * The protocol's listener: a Vert.x NetServer on a Unix domain socket, on the native epoll transport (needed for
- * fd passing and peer credentials). Each accepted connection becomes a {@link Session}.
+ * fd passing and peer credentials). Each accepted connection becomes a {@link Session}. The listening socket's
+ * pipeline starts with an {@link AcceptGuard} (installed by {@link GuardedTransport}), which answers and closes
+ * connections it cannot accept for want of fds and keeps the listener going.
  */
 public final class ApiServer {
     private final Vertx vertx;
@@ -36,6 +39,10 @@ public final class ApiServer {
         if (!vertx.isNativeTransportEnabled()) {
             return Future.failedFuture(new IllegalStateException("the native epoll transport is not available ("
                     + vertx.unavailableNativeTransportCause() + "); fd passing needs it"));
+        }
+        if (!GuardedTransport.guards(((VertxInternal) vertx).transport())) {
+            return Future.failedFuture(new IllegalStateException("Vert.x must be built with GuardedTransport.epoll():"
+                    + " the listener needs its AcceptGuard to survive running out of fds"));
         }
         this.socketPath = path;
         server = vertx.createNetServer().connectHandler(this::accept);

@@ -3,8 +3,8 @@ package org.vfioexport.app;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.VertxOptions;
 import org.vfioexport.api.ApiServer;
+import org.vfioexport.api.GuardedTransport;
 import org.vfioexport.api.Policy;
 import org.vfioexport.api.Service;
 import org.vfioexport.api.Session;
@@ -69,14 +69,13 @@ public final class Daemon {
      */
     public static Daemon start(Config config, VfioKernel kernel) throws StartupException {
         config.validate(); // before anything is created on disk
-        ClassPreloader.preload();
         Path socket = config.socket();
         SocketLock lock = SocketLock.acquire(socket);
         Vertx vertx = null;
         VfioKernel k = kernel;
         try {
             if (k == null) k = Backends.create(config.backend(), config);
-            vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+            vertx = Vertx.builder().withTransport(GuardedTransport.epoll()).build();
             if (!vertx.isNativeTransportEnabled()) {
                 throw new StartupException("the native epoll transport is not available ("
                         + vertx.unavailableNativeTransportCause() + "); fd passing needs it");

@@ -1,5 +1,7 @@
 package org.vfioexport.app;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import sun.misc.Signal;
@@ -13,6 +15,8 @@ import java.util.concurrent.CountDownLatch;
 @Command(name = "vfio-exportd", mixinStandardHelpOptions = true, version = "vfio-exportd 0.1.0",
         description = "Brokers PCI BAR memory of VFIO devices as dma-buf fds over a Unix socket.")
 public final class DaemonCommand implements Callable<Integer> {
+    private static final Logger log = LoggerFactory.getLogger(DaemonCommand.class);
+
     @Option(names = "--conf", paramLabel = "FILE", description = "configuration file (default: ${DEFAULT-VALUE})",
             defaultValue = "conf/vfio-export.json")
     Path conf;
@@ -27,6 +31,10 @@ public final class DaemonCommand implements Callable<Integer> {
             description = "how a device serialises its operations (default: the configuration's, else message-order)")
     String discipline;
 
+    @Option(names = "--log-level", paramLabel = "LEVEL",
+            description = "error, warn, info, debug or trace (default: info)")
+    Logging.Level logLevel;
+
     /**
      * The default configuration is looked up in the working directory first, then in the installation
      * ({@code VFIO_EXPORT_HOME}, set by bin/vfio-exportd), so the daemon starts from anywhere.
@@ -39,18 +47,22 @@ public final class DaemonCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        Logging.start(logLevel);
+        int classes = ClassPreload.classesBeside(Main.class);
+        log.debug("{} application classes loaded", classes);
         Daemon daemon;
         try {
             Config config = Config.load(resolveConf()).with("backend", backend).with("discipline", discipline)
                     .with("socket", socket == null ? null : socket.toString());
             daemon = Daemon.start(config);
         } catch (StartupException e) {
-            System.err.println("vfio-exportd: error: " + e.getMessage());
+            log.error("cannot start: {}", e.getMessage());
             return 1;
         }
         CountDownLatch stop = new CountDownLatch(1);
         Signal.handle(new Signal("TERM"), s -> stop.countDown());
         Signal.handle(new Signal("INT"), s -> stop.countDown());
+        log.info("listening on {}", daemon.socket());
         System.out.println("vfio-exportd: listening on " + daemon.socket());
         System.out.flush();
         try {
@@ -58,8 +70,10 @@ public final class DaemonCommand implements Callable<Integer> {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        log.info("shutting down");
         System.out.println("vfio-exportd: shutting down");
         daemon.stop();
+        log.info("stopped");
         System.out.println("vfio-exportd: stopped");
         return 0;
     }

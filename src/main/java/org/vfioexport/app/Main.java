@@ -12,7 +12,9 @@ public final class Main {
     public static void main(String[] args) {
         int rc;
         if (args.length > 0 && args[0].equals("daemon")) {
-            rc = new CommandLine(new DaemonCommand()).execute(Arrays.copyOfRange(args, 1, args.length));
+            Logging.routeLibraries();
+            rc = new CommandLine(new DaemonCommand()).setCaseInsensitiveEnumValuesAllowed(true)
+                    .execute(Arrays.copyOfRange(args, 1, args.length));
         } else {
             rc = Cli.run(args);
         }

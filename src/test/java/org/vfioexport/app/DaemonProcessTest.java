@@ -186,7 +186,7 @@ class DaemonProcessTest {
         try (DaemonProcess first = DaemonProcess.start(dir)) {
             DaemonProcess second = DaemonProcess.spawn(dir, first.socket(), c -> { });
             assertEquals(1, second.awaitExit(60_000));
-            assertTrue(second.stderr().contains("vfio-exportd: error: another vfio-exportd (pid " + first.pid() + ")"),
+            assertTrue(second.stderr().contains("cannot start: another vfio-exportd (pid " + first.pid() + ")"),
                     second.stderr());
             try (VfioExportClient c = first.connect()) {
                 assertEquals(2, c.request("device.list").getJsonArray("devices").size(), "the first one is untouched");

@@ -26,14 +26,16 @@ public final class DaemonProcess implements AutoCloseable {
     private final List<String> stdoutSeen = new ArrayList<>();
     private final StringBuffer stderr = new StringBuffer();
 
+    private final Thread stderrPump;
+
     private DaemonProcess(Process process, Path socket) {
         this.process = process;
         this.socket = socket;
         pump(process.getInputStream(), stdout::add);
-        pump(process.getErrorStream(), l -> stderr.append(l).append('\n'));
+        stderrPump = pump(process.getErrorStream(), l -> stderr.append(l).append('\n'));
     }
 
-    private static void pump(java.io.InputStream in, Consumer<String> sink) {
+    private static Thread pump(java.io.InputStream in, Consumer<String> sink) {
         Thread t = new Thread(() -> {
             try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
                 String l;
@@ -44,6 +46,7 @@ public final class DaemonProcess implements AutoCloseable {
         });
         t.setDaemon(true);
         t.start();
+        return t;
     }
 
     /** The java command line that runs {@code main} with {@code args} on this JVM's class path. */
@@ -65,10 +68,12 @@ public final class DaemonProcess implements AutoCloseable {
     }
 
     /**
-     * As {@link #spawn(Path, Path, Consumer)}, the daemon's command line behind {@code prefix} (e.g. {@code prlimit
-     * --nofile=300:300 --}, which limits only the daemon).
+     * As {@link #spawn(Path, Path, Consumer)}, with {@code prefix} before the java command (e.g. {@code prlimit
+     * --nofile=300:300 --}, which execs java: the process is still the daemon's) and {@code daemonArgs} after the
+     * daemon's {@code --conf} and {@code --socket}.
      */
-    public static DaemonProcess spawn(Path dir, Path socket, Consumer<JsonObject> edit, List<String> prefix) {
+    public static DaemonProcess spawn(Path dir, Path socket, Consumer<JsonObject> edit, List<String> prefix,
+                                      String... daemonArgs) {
         try {
             JsonObject conf = new JsonObject(Files.readString(Conf.file("vfio-export.json")));
             edit.accept(conf);
@@ -77,6 +82,7 @@ public final class DaemonProcess implements AutoCloseable {
             List<String> cmd = new ArrayList<>(prefix);
             cmd.addAll(javaCommand("org.vfioexport.app.Main", "daemon", "--conf", file.toString(), "--socket",
                     socket.toString()));
+            cmd.addAll(List.of(daemonArgs));
             return new DaemonProcess(new ProcessBuilder(cmd).start(), socket);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -89,7 +95,12 @@ public final class DaemonProcess implements AutoCloseable {
     }
 
     public static DaemonProcess start(Path dir, Consumer<JsonObject> edit) {
-        DaemonProcess d = spawn(dir, dir.resolve("vfio-export.sock"), edit);
+        return start(dir, edit, List.of());
+    }
+
+    /** Starts a daemon with a command {@code prefix} and extra {@code daemonArgs} and waits until it listens. */
+    public static DaemonProcess start(Path dir, Consumer<JsonObject> edit, List<String> prefix, String... daemonArgs) {
+        DaemonProcess d = spawn(dir, dir.resolve("vfio-export.sock"), edit, prefix, daemonArgs);
         d.awaitLine("vfio-exportd: listening on " + d.socket, 60_000);
         return d;
     }
@@ -151,16 +162,21 @@ public final class DaemonProcess implements AutoCloseable {
         }
     }
 
-    /** SIGTERM, then the exit code (bounded wait). */
+    /**
+     * SIGTERM, then the exit code (bounded wait). Sent through the process handle: {@code Process.destroy()} also
+     * closes this side of the daemon's stdout and stderr, so what it says while stopping would be lost.
+     */
     public int terminate(long timeoutMs) throws InterruptedException {
-        process.destroy();
+        process.toHandle().destroy();
         return awaitExit(timeoutMs);
     }
 
+    /** Waits for the exit and for the last of stderr to be read; returns the exit code. */
     public int awaitExit(long timeoutMs) throws InterruptedException {
         if (!process.waitFor(timeoutMs, TimeUnit.MILLISECONDS)) {
             throw new AssertionError("the daemon did not exit within " + timeoutMs + " ms; stderr: " + stderr);
         }
+        stderrPump.join(10_000); // the pipe's end is near: the process is gone
         return process.exitValue();
     }
 

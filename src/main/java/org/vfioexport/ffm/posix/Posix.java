@@ -42,9 +42,12 @@ public final class Posix {
     // flock(2)
     public static final int LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
     // sockets
-    public static final int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 02000000;
+    public static final int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 02000000, SOCK_NONBLOCK = 04000;
     public static final int SOL_SOCKET = 1, SCM_RIGHTS = 1, SO_PEERCRED = 17, SO_SNDBUF = 7, SO_RCVBUF = 8;
     public static final int MSG_NOSIGNAL = 0x4000, MSG_DONTWAIT = 0x40, MSG_CTRUNC = 0x8, MSG_CMSG_CLOEXEC = 0x40000000;
+
+    // getrlimit(2)
+    public static final int RLIMIT_NOFILE = 7;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
@@ -83,6 +86,8 @@ public final class Posix {
     private static final MethodHandle MUNMAP = fn("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle FLOCK = fn("flock", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle SOCKET = fn("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle ACCEPT4 = fn("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    private static final MethodHandle GETRLIMIT = fn("getrlimit", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle CONNECT = fn("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SENDMSG = fn("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle RECVMSG = fn("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
@@ -357,7 +362,48 @@ public final class Posix {
         }
     }
 
+    /** A resource limit: the soft (enforced) and hard values; RLIM_INFINITY reads as -1. */
+    public record Rlimit(long soft, long hard) {}
+
+    /** getrlimit(2), e.g. of {@link #RLIMIT_NOFILE}. */
+    public static Rlimit getrlimit(int resource) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            MemorySegment lim = a.allocate(16, 8); // struct rlimit { rlim_t rlim_cur; rlim_t rlim_max; }
+            int rc = (int) GETRLIMIT.invokeExact(st, resource, lim);
+            check(rc, st, "getrlimit");
+            return new Rlimit(lim.get(JAVA_LONG, 0), lim.get(JAVA_LONG, 8));
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
     // ---- Unix domain sockets -------------------------------------------------------------------------------
+
+    /**
+     * accept4(2) of one pending connection on the listening socket {@code listenFd} with {@code flags}
+     * ({@link #SOCK_CLOEXEC}, {@link #SOCK_NONBLOCK}). Returns the new fd, or -1 when nothing is pending on a
+     * non-blocking socket (EAGAIN). EINTR is retried.
+     */
+    public static int accept4(int listenFd, int flags) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            while (true) {
+                int fd = (int) ACCEPT4.invokeExact(st, listenFd, MemorySegment.NULL, MemorySegment.NULL, flags);
+                if (fd >= 0) return fd;
+                int e = errno(st);
+                if (e == Errno.EINTR) continue;
+                if (e == Errno.EAGAIN) return -1;
+                throw new PosixException("accept4", e);
+            }
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
 
     /** struct sockaddr_un: sun_family u16 @0, sun_path[108] @2. */
     private static final long SOCKADDR_UN_SIZE = 110;

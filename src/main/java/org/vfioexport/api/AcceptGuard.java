@@ -1,0 +1,192 @@
+package org.vfioexport.api;
+
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.unix.Errors;
+import io.netty.channel.unix.UnixChannel;
+import io.vertx.core.json.JsonObject;
+import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.PosixException;
+import org.vfioexport.kernel.Errno;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The listening socket's first handler: keeps the listener serving when the process runs out of fds.
+ *
+ * <p>When accept(2) fails with EMFILE or ENFILE the connection stays in the backlog; Netty fires the error down the
+ * listening channel's pipeline, where its acceptor would pause accepting for 1 s and the pipeline's tail would log
+ * a warning with a stack trace for every failure. This handler takes the error first and does what servers do
+ * instead: it closes its {@link ReserveFd}, accepts one pending connection into the freed slot, writes it one
+ * JSON-RPC error line (-32005, {@link #MESSAGE}; non-blocking: a fresh connection's buffer is empty), closes it and
+ * reopens the reserve, for every pending connection; then it pauses accepting for {@link #BACKOFF_MS} so that a
+ * shortage that outlives the drain cannot spin the event loop, and logs through a rate-limited
+ * {@link FdShortageLog}. Other accept errors go on to Netty's handling.
+ *
+ * <p>Nothing here needs an fd it does not hold: the accept uses the reserve's slot; sending and closing need none;
+ * the log is formatted by a logging set-up warmed up at start-up (app/Logging); and every class and downcall of
+ * this path is exercised once when the handler is added, since loading a class from a directory on the class path
+ * opens its file.
+ *
+ * <p>Runs on the listening channel's event loop only, so it needs no locking.
+ */
+final class AcceptGuard extends ChannelInboundHandlerAdapter {
+    /** Pause after a shortage before accepting again (Netty's own acceptor pauses 1 s). */
+    static final long BACKOFF_MS = 250;
+    /** The refusal's message: stable, clients may show it. */
+    static final String MESSAGE = "server out of file descriptors; try again later";
+    /** Most pending connections turned away per shortage: a bound on one event-loop turn; the rest wait a back-off. */
+    private static final int MAX_TURNED_AWAY = 4096;
+    private static final int EMFILE = Errno.EMFILE.value, ENFILE = Errno.ENFILE.value;
+    private static final int[] NO_FDS = new int[0];
+
+    private final ReserveFd reserve = new ReserveFd();
+    private final FdShortageLog log = new FdShortageLog();
+    private final long fileMax = fileMax();
+    private Runnable resume;
+    private boolean paused;
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        reserve.restore();
+        resume = () -> resume(ctx);
+        warmUp();
+    }
+
+    @Override
+    public void handlerRemoved(ChannelHandlerContext ctx) {
+        reserve.close();
+        log.close();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object child) {
+        log.accepted(System.nanoTime());
+        ctx.fireChannelRead(child);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        int errno = fdShortage(cause);
+        if (errno == 0) {
+            ctx.fireExceptionCaught(cause);
+            return;
+        }
+        // not passed on: this handler pauses and logs in place of Netty's acceptor and the pipeline's tail
+        int turnedAway = turnAwayPending(((UnixChannel) ctx.channel()).fd().intValue(), errno);
+        log.shortage(Errno.nameOf(errno), turnedAway, reserve.held(), System.nanoTime());
+        pause(ctx);
+    }
+
+    /** EMFILE or ENFILE when {@code cause} is an accept that failed for want of an fd, else 0. */
+    static int fdShortage(Throwable cause) {
+        if (cause instanceof Errors.NativeIoException e) {
+            int errno = Math.abs(e.expectedErr());
+            if (errno == EMFILE || errno == ENFILE) return errno;
+        }
+        return 0;
+    }
+
+    /** Answers and closes pending connections, one at a time in the reserve's slot; returns how many. */
+    private int turnAwayPending(int listenFd, int errno) {
+        byte[] line = refusal(errno);
+        int n = 0;
+        while (n < MAX_TURNED_AWAY && (reserve.held() || reserve.restore())) {
+            reserve.release();
+            int fd = acceptPending(listenFd);
+            if (fd >= 0) {
+                refuse(fd, line);
+                n++;
+            }
+            if (!reserve.restore() || fd < 0) break; // no slot for the next one, or the backlog is drained
+        }
+        return n;
+    }
+
+    /** A pending connection, or -1 when none is pending or another thread took the freed slot first. */
+    private static int acceptPending(int listenFd) {
+        try {
+            return Posix.accept4(listenFd, Posix.SOCK_CLOEXEC | Posix.SOCK_NONBLOCK);
+        } catch (PosixException e) {
+            return -1;
+        }
+    }
+
+    private static void refuse(int fd, byte[] line) {
+        try {
+            Posix.sendWithFds(fd, line, 0, line.length, NO_FDS, Posix.MSG_DONTWAIT);
+        } catch (PosixException e) {
+            // the client is gone already
+        }
+        try {
+            Posix.close(fd);
+        } catch (PosixException e) {
+            // EBADF only, a bug
+        }
+    }
+
+    /**
+     * The line sent before closing: a JSON-RPC error with {@code id} null, code -32005 (a limit of the server was
+     * reached; data names it: {@code RLIMIT_NOFILE} for EMFILE, {@code fs.file-max} for ENFILE).
+     */
+    byte[] refusal(int errno) {
+        JsonObject data = errno == ENFILE
+                ? new JsonObject().put("limit", "fds").put("resource", "fs.file-max").put("max", fileMax)
+                : new JsonObject().put("limit", "fds").put("resource", "RLIMIT_NOFILE").put("max", nofile());
+        RpcException e = new RpcException(ErrorCode.QUOTA_EXCEEDED, MESSAGE, data);
+        return (Wire.error(null, e).encode() + "\n").getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static long nofile() {
+        try {
+            return Posix.getrlimit(Posix.RLIMIT_NOFILE).soft();
+        } catch (PosixException e) {
+            return -1;
+        }
+    }
+
+    /** The system-wide fd limit, read once at start (reading it later would take an fd). */
+    private static long fileMax() {
+        try {
+            return Long.parseLong(Files.readString(Path.of("/proc/sys/fs/file-max")).trim());
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    private void pause(ChannelHandlerContext ctx) {
+        if (paused) return;
+        paused = true;
+        ctx.channel().config().setAutoRead(false);
+        ctx.executor().schedule(resume, BACKOFF_MS, TimeUnit.MILLISECONDS);
+    }
+
+    private void resume(ChannelHandlerContext ctx) {
+        paused = false;
+        reserve.restore();
+        if (ctx.channel().isOpen()) ctx.channel().config().setAutoRead(true);
+    }
+
+    /**
+     * Runs this handler's shortage path once where it cannot fail, so that its classes are loaded and its
+     * downcalls linked now: the refusals are built; accept4 and send are tried on /dev/null (ENOTSOCK).
+     */
+    private void warmUp() {
+        fdShortage(new Errors.NativeIoException("accept", -EMFILE, false));
+        Errno.nameOf(EMFILE);
+        refusal(EMFILE);
+        refusal(ENFILE);
+        int devNull = -1;
+        try {
+            devNull = Posix.open("/dev/null", Posix.O_RDONLY | Posix.O_CLOEXEC, 0);
+            Posix.accept4(devNull, Posix.SOCK_CLOEXEC | Posix.SOCK_NONBLOCK);
+        } catch (PosixException expected) {
+            // ENOTSOCK
+        }
+        if (devNull >= 0) refuse(devNull, refusal(EMFILE));
+    }
+}
