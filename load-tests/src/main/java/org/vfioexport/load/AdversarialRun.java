@@ -33,6 +33,7 @@ final class AdversarialRun implements AutoCloseable {
     private ProcSampler sampler;
     private double cpu0;
     private long t0;
+    private final long tStart = System.nanoTime();
     private TreeMap<String, Integer> kindsBefore;
     /** Log lines that this scenario provokes on purpose and that are not a failure (e.g. EMFILE warnings). */
     private final List<String> expectedLogNoise;
@@ -79,6 +80,7 @@ final class AdversarialRun implements AutoCloseable {
         sampler = ProcSampler.start(daemon.pid);
         cpu0 = Scenarios.cpuSeconds(daemon.pid);
         t0 = System.nanoTime();
+        result.metric("setup_ms", (t0 - tStart) / 1_000_000);
     }
 
     /** The fd count once two samples 100 ms apart agree (bounded by {@code ms}). */
@@ -143,7 +145,9 @@ final class AdversarialRun implements AutoCloseable {
     /** The checks after the clients are gone; records the figures every scenario reports. */
     void after() throws Exception {
         double cpu = cpuSoFar();
-        double secs = (System.nanoTime() - t0) / 1e9;
+        long tAfter = System.nanoTime();
+        double secs = (tAfter - t0) / 1e9;
+        result.metric("attack_ms", (tAfter - t0) / 1_000_000);
         long answer = answerMillis("after the scenario");
         result.metric("answer_after_ms", answer);
         boolean exportsGone = answer >= 0 && awaitExports(0, SETTLE_MS);
@@ -171,6 +175,7 @@ final class AdversarialRun implements AutoCloseable {
             result.violation("daemon RSS grew by " + growth + " MiB at its peak (" + mib(rssBeforeKib) + " -> " + mib(peak)
                     + " MiB), over the bound of " + RSS_GROWTH_LIMIT_MIB + " MiB");
         }
+        result.metric("checks_ms", (System.nanoTime() - tAfter) / 1_000_000);
         result.metric("daemon_cpu_s", Math.round(cpu * 100) / 100.0);
         result.metric("daemon_cpu_cores", Math.round(cpu / Math.max(1e-3, secs) * 100) / 100.0);
     }
@@ -179,19 +184,23 @@ final class AdversarialRun implements AutoCloseable {
         return Math.round(kib / 1024.0);
     }
 
-    /** Stops the sampling (scenarios that end with the daemon's own exit). */
-    void stopSampling() {
-        if (sampler != null) {
-            result.metric("rss_peak_mib", mib(sampler.peakRssKib())).metric("fds_peak", sampler.peakFds());
-            sampler.close();
-        }
+    /** Stops the sampling (scenarios that end with the daemon's own exit): the peak RSS growth in MiB so far. */
+    long stopSampling() {
+        long peak = sampler.peakRssKib();
+        result.metric("rss_peak_mib", mib(peak)).metric("fds_peak", sampler.peakFds());
+        sampler.close();
+        long growth = (peak - rssBeforeKib) / 1024;
+        result.metric("rss_growth_mib", growth);
+        return growth;
     }
 
     @Override
     public void close() throws Exception {
         if (sampler != null) sampler.close();
         if (daemon.process.isAlive()) {
+            long t = System.nanoTime();
             int rc = daemon.stop();
+            result.metric("stop_ms", (System.nanoTime() - t) / 1_000_000);
             if (rc != 0) result.violation("daemon exit status " + rc + " on SIGTERM; log:\n" + Scenarios.tail(daemon.logText()));
         }
         checkLog();
