@@ -931,6 +931,11 @@ final class Adversarial {
         return r;
     }
 
+    private static boolean sleep(long ms) throws InterruptedException {
+        Thread.sleep(ms);
+        return true;
+    }
+
     private static JsonObject denied(Path python, Path dir, String mode, double secs) throws Exception {
         Process p = new ProcessBuilder("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python.toString(), "-I", "-c", DENIED_CLIENT,
                 mode, "vfio-export.sock", String.valueOf(secs)).directory(dir.toFile()).redirectErrorStream(true).start();
@@ -950,9 +955,16 @@ final class Adversarial {
         JsonObject policy = new JsonObject().put(CONNS, 100_000).put(QUOTA, 100_000).put(PER_CLIENT, 100_000).put(FDS_IN_FLIGHT, 100_000)
                 .put(REQS_IN_FLIGHT, 100_000).put(SUBS, 100_000);
         r.param("nofile", nofile);
+        if (!Files.isExecutable(Path.of("/usr/bin/prlimit")) && !Files.isExecutable(Path.of("/bin/prlimit"))) {
+            r.notes.add("adv-fd-exhaustion skipped: no prlimit (util-linux)");
+            r.metric("skipped", "no prlimit");
+            return r;
+        }
         try (AdversarialRun run = new AdversarialRun(r, home, work, policy, new JsonObject(), List.of("prlimit", "--nofile=" + nofile + ":" + nofile, "--"),
                 List.of("Too many open files", "EMFILE", "errno 24"))) {
             run.baseline();
+            // opened while fds are plenty: asks server.info at the end even if the daemon can no longer accept
+            VfioExportClient keeper = VfioExportClient.connect(run.socket()).timeout(2_000);
             List<VfioExportClient> exporters = new ArrayList<>();
             List<RawConn> pending = new ArrayList<>();
             TreeMap<String, Integer> refusals = new TreeMap<>();
@@ -1027,6 +1039,19 @@ final class Adversarial {
                 c.close();
             }
             if (greetedAfter < pending.size()) r.violation((pending.size() - greetedAfter) + " of " + pending.size() + " connections made while out of fds were not greeted within 2 s once fds were free again");
+            long leftSeenByKeeper = -1;
+            try {
+                long deadline = System.currentTimeMillis() + 5_000;
+                do {
+                    leftSeenByKeeper = keeper.request("server.info").getLong("exports");
+                } while (leftSeenByKeeper != 0 && System.currentTimeMillis() < deadline && sleep(50));
+            } catch (IOException | org.vfioexport.client.RpcError e) {
+                r.violation("the connection kept open through the exhaustion got no server.info answer: " + e.getMessage());
+            } finally {
+                keeper.close();
+            }
+            r.metric("exports_left_seen_by_kept_connection", leftSeenByKeeper);
+            if (leftSeenByKeeper > 0) r.violation(leftSeenByKeeper + " exports left after every exporting client went away (seen on a connection kept open)");
             r.metric("exports_created", created).metric("refusals", refusals.toString()).metric("live_at_exhaustion", liveAtExhaustion)
                     .metric("fds_at_exhaustion", fdsAtExhaustion).metric("answer_while_full_ms", answerDuringMs)
                     .metric("connections_greeted_while_full", greetedWhileFull).metric("connections_greeted_after_release", greetedAfter)
@@ -1173,13 +1198,19 @@ final class Adversarial {
             List<NormalClient> normal = new ArrayList<>();
             try {
                 long queued = 0;
+                List<long[]> outs = new ArrayList<>();
+                List<Thread> floods = new ArrayList<>();
                 for (int i = 0; i < stalledN; i++) {
                     RawConn c = greeted(run.socket());
                     stalled.add(c);
                     long[] out = new long[2];
-                    floodLines(c, atMax, 200, 3_000, out);
-                    queued += out[0];
+                    outs.add(out);
+                    Thread t = new Thread(() -> floodLines(c, atMax, 200, 3_000, out), "stalled-" + i);
+                    floods.add(t);
+                    t.start();
                 }
+                for (Thread t : floods) t.join();
+                for (long[] out : outs) queued += out[0];
                 for (int i = 0; i < normalN; i++) normal.add(new NormalClient(greeted(run.socket()), i));
                 for (NormalClient n : normal) n.start();
                 for (NormalClient n : normal) n.awaitRoundTrips(10, 10_000);

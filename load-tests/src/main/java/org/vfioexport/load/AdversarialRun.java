@@ -223,6 +223,6 @@ final class AdversarialRun implements AutoCloseable {
         }
         result.metric("log_exception_lines", exceptions);
         if (internal > 0) result.violation("daemon log reports " + internal + " internal error(s):\n" + Scenarios.tail(log));
-        if (!unexpected.isEmpty()) result.violation("daemon log reports exceptions:\n" + unexpected);
+        if (!unexpected.isEmpty()) result.violation("daemon log reports exceptions: " + unexpected.toString().strip().replace("\n", " / "));
     }
 }

@@ -98,6 +98,7 @@ final class Report {
         p("load-tests/run-all     # this file: JMH, then every scenario at full size (exit 1 on any violation)");
         p("load-tests/smoke       # CI: every scenario small, invariants on, under 3 minutes (exit 1 on any violation)");
         p("load-tests/smoke --only fanout,client-crashes   # a subset");
+        p("load-tests/smoke --only adv                     # the adversarial scenarios (adv-*) only");
         p("bin/vfio-exportd --discipline lock              # the daemon with the lock design (the comparison)");
         p("```");
         p("");
@@ -225,6 +226,7 @@ final class Report {
             p("");
         }
         for (Result r : results.values()) {
+            if (AdversarialReport.isAdversarial(r)) continue;   // listed in their own section
             for (String v : r.violations) p("- VIOLATION in %s: %s", r.name, v.replace("\n", " "));
         }
         p("");
