@@ -150,10 +150,14 @@ final class AdversarialRun implements AutoCloseable {
         result.metric("attack_ms", (tAfter - t0) / 1_000_000);
         long answer = answerMillis("after the scenario");
         result.metric("answer_after_ms", answer);
-        boolean exportsGone = answer >= 0 && awaitExports(0, SETTLE_MS);
-        long left = answer >= 0 ? exports() : -1;
-        result.metric("exports_left", left);
-        if (!exportsGone) result.violation("exports left after the clients went away: " + left);
+        if (answer >= 0) {
+            boolean exportsGone = awaitExports(0, SETTLE_MS);
+            long left = exports();
+            result.metric("exports_left", left);
+            if (!exportsGone) result.violation("exports left after the clients went away: " + left);
+        } else {
+            result.metric("exports_left", "? (no fresh connection)");   // the failed answer is the violation
+        }
         long deadline = System.currentTimeMillis() + SETTLE_MS;
         long fds = daemon.fdCount();
         while (fds != fdsBefore && System.currentTimeMillis() < deadline) {

@@ -165,9 +165,9 @@ final class MalformedCorpus {
         error(cat, "two ids, both null", "{\"jsonrpc\":\"2.0\",\"id\":null,\"id\":null,\"method\":\"server.info\"}", INVALID, PARSE);
         error(cat, "two jsonrpc, both wrong", "{\"jsonrpc\":\"1.0\",\"jsonrpc\":\"3.0\",\"id\":1,\"method\":\"server.info\"}", INVALID, PARSE);
         error(cat, "two params, both wrong", req("1", "device.get", "{\"device\":1}") .replace("}}", "},\"params\":{\"device\":2}}"), PARAMS, INVALID, PARSE);
-        error(cat, "duplicate param, both wrong types", req("2", "device.get", "{\"device\":1,\"device\":[]}"), PARAMS, PARSE);
+        error(cat, "duplicate param, both wrong types", req("2", "device.get", "{\"device\":1,\"device\":[]}"), PARAMS, INVALID, PARSE);
         error(cat, "duplicate param in export.create", req("3", "export.create",
-                "{\"device\":\"0000:01:00.0\",\"region\":0,\"offset\":0,\"length\":\"x\",\"length\":\"y\"}"), PARAMS, PARSE);
+                "{\"device\":\"0000:01:00.0\",\"region\":0,\"offset\":0,\"length\":\"x\",\"length\":\"y\"}"), PARAMS, INVALID, PARSE);
         error(cat, "duplicate in a batch element", "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"no.a\",\"method\":\"no.b\"}]", NO_METHOD, INVALID, PARSE);
     }
 
