@@ -96,7 +96,7 @@ final class Report {
         p("");
         p("```sh");
         p("load-tests/run-all     # this file: JMH, then every scenario at full size (exit 1 on any violation)");
-        p("load-tests/smoke       # CI: every scenario small, invariants on, under 3 minutes (exit 1 on any violation)");
+        p("load-tests/smoke       # CI: every scenario small, invariants on, under 4 minutes (exit 1 on any violation)");
         p("load-tests/smoke --only fanout,client-crashes   # a subset");
         p("load-tests/smoke --only adv                     # the adversarial scenarios (adv-*) only");
         p("bin/vfio-exportd --discipline lock              # the daemon with the lock design (the comparison)");
