@@ -167,7 +167,7 @@ final class AdversarialRun implements AutoCloseable {
         result.metric("fds_peak", sampler.peakFds());
         result.metric("fds_after", fds);
         if (fds != fdsBefore) {
-            result.violation("daemon fds " + fds + " != baseline " + fdsBefore + "; now " + daemon.fdKinds() + ", at baseline " + kindsBefore);
+            result.violation("daemon fds " + fds + " != baseline " + fdsBefore + "; by kind, the change: " + changed(kindsBefore, daemon.fdKinds()));
         }
         long peak = sampler.peakRssKib();
         sampler.close();
@@ -182,6 +182,17 @@ final class AdversarialRun implements AutoCloseable {
         result.metric("checks_ms", (System.nanoTime() - tAfter) / 1_000_000);
         result.metric("daemon_cpu_s", Math.round(cpu * 100) / 100.0);
         result.metric("daemon_cpu_cores", Math.round(cpu / Math.max(1e-3, secs) * 100) / 100.0);
+    }
+
+    /** The fd kinds whose count differs between two snapshots, with the difference ("socket: -3"). */
+    static String changed(TreeMap<String, Integer> before, TreeMap<String, Integer> now) {
+        TreeMap<String, Integer> diff = new TreeMap<>();
+        now.forEach((k, n) -> diff.put(k, n - before.getOrDefault(k, 0)));
+        before.forEach((k, n) -> diff.putIfAbsent(k, -n));
+        diff.values().removeIf(d -> d == 0);
+        StringBuilder sb = new StringBuilder();
+        diff.forEach((k, d) -> sb.append(sb.isEmpty() ? "" : ", ").append(k).append(' ').append(d > 0 ? "+" : "").append(d));
+        return sb.isEmpty() ? "none (same kinds, same counts)" : sb.toString();
     }
 
     static long mib(long kib) {
