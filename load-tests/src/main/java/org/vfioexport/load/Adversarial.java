@@ -1010,25 +1010,25 @@ final class Adversarial {
                 JsonObject p = new JsonObject().put("device", DEV).put("region", 0).put("offset", 0).put("length", 4096);
                 int consecutiveErrors = 0;
                 try {
-                for (int round = 0; round < 200 && consecutiveErrors < 64; round++) {
-                    VfioExportClient c = exporters.get(round % 2);
-                    Object[] ids = new Object[16];
-                    for (int i = 0; i < ids.length; i++) ids[i] = c.send("export.create", p);
-                    for (Object id : ids) {
-                        Message m = c.await(id);
-                        for (int fd : m.fds()) Posix.close(fd);
-                        JsonObject o = m.object();
-                        if (code(o) == 0) {
-                            created++;
-                            consecutiveErrors = 0;
-                        } else {
-                            consecutiveErrors++;
-                            if (code(o) == ErrorCode.INTERNAL_ERROR.code) internal++;
-                            refusals.merge(code(o) + (limit(o) != null ? " " + limit(o) : errnoName(o) != null ? " " + errnoName(o) : ""), 1, Integer::sum);
-                            if (firstRefusal == null) firstRefusal = "after " + created + " exports: " + cut(o.encode(), 300);
+                    for (int round = 0; round < 200 && consecutiveErrors < 64; round++) {
+                        VfioExportClient c = exporters.get(round % 2);
+                        Object[] ids = new Object[16];
+                        for (int i = 0; i < ids.length; i++) ids[i] = c.send("export.create", p);
+                        for (Object id : ids) {
+                            Message m = c.await(id);
+                            for (int fd : m.fds()) Posix.close(fd);
+                            JsonObject o = m.object();
+                            if (code(o) == 0) {
+                                created++;
+                                consecutiveErrors = 0;
+                            } else {
+                                consecutiveErrors++;
+                                if (code(o) == ErrorCode.INTERNAL_ERROR.code) internal++;
+                                refusals.merge(code(o) + (limit(o) != null ? " " + limit(o) : errnoName(o) != null ? " " + errnoName(o) : ""), 1, Integer::sum);
+                                if (firstRefusal == null) firstRefusal = "after " + created + " exports: " + cut(o.encode(), 300);
+                            }
                         }
                     }
-                }
                 } catch (IOException e) {
                     r.violation("an exporting connection failed while the daemon ran out of fds: " + e);
                 }
