@@ -39,8 +39,18 @@ final class DaemonProc implements AutoCloseable {
      */
     static DaemonProc start(Path home, Path dir, String discipline, JsonObject policy, List<String> jvmOptions)
             throws IOException, InterruptedException {
+        return start(home, dir, discipline, policy, new JsonObject(), List.of(), jvmOptions);
+    }
+
+    /**
+     * As {@link #start(Path, Path, String, JsonObject, List)}, with top-level configuration keys merged in too
+     * ({@code max_line_bytes}, ...) and the java command run under {@code wrapper} (e.g. {@code prlimit --nofile=300:300 --}).
+     */
+    static DaemonProc start(Path home, Path dir, String discipline, JsonObject policy, JsonObject topLevel,
+                            List<String> wrapper, List<String> jvmOptions) throws IOException, InterruptedException {
         Files.createDirectories(dir);
         JsonObject conf = new JsonObject(Files.readString(home.resolve("conf/vfio-export.json")));
+        topLevel.forEach(en -> conf.put(en.getKey(), en.getValue()));
         JsonObject p = conf.getJsonObject("policy", new JsonObject()).copy();
         policy.forEach(en -> p.put(en.getKey(), en.getValue()));
         conf.put("policy", p);
@@ -48,7 +58,7 @@ final class DaemonProc implements AutoCloseable {
         conf.put("socket", socket.toString());
         Path confFile = dir.resolve("vfio-export.json");
         Files.writeString(confFile, conf.encodePrettily());
-        List<String> cmd = new ArrayList<>();
+        List<String> cmd = new ArrayList<>(wrapper);
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("--enable-native-access=ALL-UNNAMED");
         cmd.add("--sun-misc-unsafe-memory-access=allow");

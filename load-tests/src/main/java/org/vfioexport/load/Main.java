@@ -13,12 +13,22 @@ import java.util.concurrent.Callable;
  * The load-test suite. {@code smoke}: every scenario, small, invariants on (CI). {@code full}: the measured run that
  * writes RESULTS.md and its plots. Exit status 1 on any violation.
  *
- * <pre>Main smoke|full --home DIR --work DIR [--only NAME,...] [--jmh FILE]</pre>
+ * <pre>Main smoke|full --home DIR --work DIR [--only NAME,...|adv] [--jmh FILE] [--adv-md FILE]</pre>
  */
 public final class Main {
+    /** {@code --only adv} selects every adversarial scenario. */
+    private static List<String> expand(List<String> names) {
+        List<String> out = new ArrayList<>(names);
+        if (out.remove("adv")) {
+            out.addAll(List.of("adv-malformed", "adv-slowloris", "adv-conn-flood", "adv-unread-fds", "adv-kill9-resets", "adv-stalled-subscribers",
+                    "adv-uid-quotas", "adv-another-uid", "adv-fd-exhaustion", "adv-output-flood", "adv-sigterm-stalled"));
+        }
+        return out;
+    }
+
     public static void main(String[] args) throws Exception {
         if (args.length < 1 || !(args[0].equals("smoke") || args[0].equals("full") || args[0].equals("report"))) {
-            System.err.println("usage: Main smoke|full|report --home DIR --work DIR [--only NAME,...] [--jmh FILE]");
+            System.err.println("usage: Main smoke|full|report --home DIR --work DIR [--only NAME,...|adv] [--jmh FILE] [--adv-md FILE]");
             System.exit(2);
         }
         boolean full = args[0].equals("full");
@@ -26,9 +36,10 @@ public final class Main {
         for (int i = 1; i + 1 < args.length; i += 2) opt.put(args[i], args[i + 1]);
         Path home = Path.of(opt.getOrDefault("--home", ".")).toAbsolutePath().normalize();
         Path work = Path.of(opt.getOrDefault("--work", "load-tests/target/work")).toAbsolutePath();
-        List<String> only = opt.containsKey("--only") ? Arrays.asList(opt.get("--only").split(",")) : null;
+        List<String> only = opt.containsKey("--only") ? expand(Arrays.asList(opt.get("--only").split(","))) : null;
         Files.createDirectories(work);
         Scenarios s = new Scenarios(home, work, full ? Scenarios.Size.fullRun() : Scenarios.Size.smoke(), List.of());
+        Adversarial adv = new Adversarial(home, work, full ? Adversarial.Size.fullRun() : Adversarial.Size.smoke());
 
         Path jfr = work.resolve("churn-message-order.jfr");
         Path jfrFanout = work.resolve("fanout.jfr");
@@ -48,6 +59,18 @@ public final class Main {
         plan.put("slow-subscribers", s::slowSubscribers);
         plan.put("client-crashes", s::crashes);
         plan.put("heap", s::heap);
+        // clients that try to break the service (the per-uid limits contract); names start with adv-
+        plan.put("adv-malformed", adv::malformed);
+        plan.put("adv-slowloris", adv::slowloris);
+        plan.put("adv-conn-flood", adv::connectionFlood);
+        plan.put("adv-unread-fds", adv::unreadFds);
+        plan.put("adv-kill9-resets", adv::killUnderResets);
+        plan.put("adv-stalled-subscribers", adv::stalledSubscribers);
+        plan.put("adv-uid-quotas", adv::uidQuotas);
+        plan.put("adv-another-uid", adv::anotherUid);
+        plan.put("adv-fd-exhaustion", adv::fdExhaustion);
+        plan.put("adv-output-flood", adv::outputFlood);
+        plan.put("adv-sigterm-stalled", adv::sigtermStalled);
 
         if (args[0].equals("report")) {   // re-renders RESULTS.md from the last full run's saved results
             List<Result> saved;
@@ -82,6 +105,12 @@ public final class Main {
             if (!r.violations.isEmpty()) failed++;
         }
         System.out.printf("%d scenarios, %d failed, %.1f s%n", results.size(), failed, (System.nanoTime() - t0) / 1e9);
+        if (opt.containsKey("--adv-md")) {   // the adversarial section alone, e.g. from a smoke run
+            String md = AdversarialReport.section(results, String.format("From `load-tests/smoke` (smoke size) on %s.",
+                    java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)));
+            Files.writeString(Path.of(opt.get("--adv-md")), md);
+            System.out.println("wrote " + opt.get("--adv-md"));
+        }
         if (full) {
             try (var o = new java.io.ObjectOutputStream(Files.newOutputStream(work.resolve("results.ser")))) {
                 o.writeObject(new ArrayList<>(results));

@@ -63,6 +63,7 @@ final class Report {
         scenarios();
         analysis();
         heap();
+        md.append(AdversarialReport.section(new ArrayList<>(results.values()), "From the same `load-tests/run-all` (full size)."));
         jmh();
         profile();
         plots(plots);
@@ -95,8 +96,9 @@ final class Report {
         p("");
         p("```sh");
         p("load-tests/run-all     # this file: JMH, then every scenario at full size (exit 1 on any violation)");
-        p("load-tests/smoke       # CI: every scenario small, invariants on, under 3 minutes (exit 1 on any violation)");
+        p("load-tests/smoke       # CI: every scenario small, invariants on, under 4 minutes (exit 1 on any violation)");
         p("load-tests/smoke --only fanout,client-crashes   # a subset");
+        p("load-tests/smoke --only adv                     # the adversarial scenarios (adv-*) only");
         p("bin/vfio-exportd --discipline lock              # the daemon with the lock design (the comparison)");
         p("```");
         p("");
@@ -196,6 +198,7 @@ final class Report {
         p("| scenario | what | parameters | pairs/s (whole run / steady) | export p50 / p99 / p99.9 µs | wall s | invariants |");
         p("|---|---|---|---|---|---|---|");
         for (Result r : results.values()) {
+            if (AdversarialReport.isAdversarial(r)) continue;   // their own section
             String lat = Double.isNaN(r.num("export_p50_us")) ? "" : String.format("%.0f / %.0f / %.0f", r.num("export_p50_us"), r.num("export_p99_us"), r.num("export_p999_us"));
             if (!Double.isNaN(r.num("p50_us"))) lat = String.format("%.1f / %.1f / %.1f", r.num("p50_us"), r.num("p99_us"), r.num("p999_us"));
             p("| %s | %s | %s | %s | %s | %.1f | %s |", r.name, r.description, r.params, Double.isNaN(r.num("pairs_per_s")) ? "" : String.format("%,.0f / %,.0f", r.num("pairs_per_s"), r.num("steady_pairs_per_s")),
@@ -223,6 +226,7 @@ final class Report {
             p("");
         }
         for (Result r : results.values()) {
+            if (AdversarialReport.isAdversarial(r)) continue;   // listed in their own section
             for (String v : r.violations) p("- VIOLATION in %s: %s", r.name, v.replace("\n", " "));
         }
         p("");

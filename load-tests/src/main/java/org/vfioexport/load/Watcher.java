@@ -37,6 +37,7 @@ final class Watcher implements AutoCloseable {
     private final int slowEvery;
     private final long slowNanos;
     private volatile long events, lostEvents, lostNotices;
+    private volatile boolean closedByServer;
     private final List<String> errors = new ArrayList<>();
     private final CountDownLatch subscribed = new CountDownLatch(1);
 
@@ -95,7 +96,10 @@ final class Watcher implements AutoCloseable {
                 if (Posix.poll(sock, Posix.POLLIN, 100) == 0) continue;
                 Posix.Received r = Posix.recvWithFds(sock, rx, 4);
                 for (int fd : r.fds()) Posix.close(fd);
-                if (r.length() == 0) break;
+                if (r.length() == 0) {
+                    closedByServer = true;
+                    break;
+                }
                 if (len + r.length() > buf.length) buf = java.util.Arrays.copyOf(buf, Math.max(buf.length * 2, len + r.length()));
                 System.arraycopy(rx, 0, buf, len, r.length());
                 len += r.length();
@@ -212,6 +216,11 @@ final class Watcher implements AutoCloseable {
             Thread.sleep(2);
         }
         return false;
+    }
+
+    /** True once the daemon closed this subscriber's connection (end of file while reading). */
+    boolean closedByServer() {
+        return closedByServer;
     }
 
     long events() {
