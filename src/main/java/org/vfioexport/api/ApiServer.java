@@ -15,7 +15,12 @@ import org.vfioexport.ffm.posix.PosixException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.GroupPrincipal;
+import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
 
 /**
  * The protocol's listener: a Vert.x NetServer on a Unix domain socket, on the native epoll transport (needed for
@@ -24,6 +29,7 @@ import java.nio.file.attribute.PosixFilePermissions;
  * connections it cannot accept for want of fds and keeps the listener going.
  */
 public final class ApiServer {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(ApiServer.class);
     private final Vertx vertx;
     private final Service service;
     private NetServer server;
@@ -34,8 +40,18 @@ public final class ApiServer {
         this.service = service;
     }
 
-    /** Binds {@code path} (which must not exist) and sets its mode to 0660. */
+    /** Binds {@code path} (which must not exist) with mode 0660 and the daemon's own group. */
     public Future<Void> listen(Path path) {
+        return listen(path, PosixFilePermissions.fromString("rw-rw----"), null);
+    }
+
+    /**
+     * Binds {@code path} with {@code mode} and, if given, {@code group}, atomically: the socket is bound inside a
+     * private (0700) staging directory beside {@code path}, given its mode and group there, and renamed into place,
+     * so no client ever finds it at {@code path} with other permissions (libvirt's unix_sock_group and
+     * unix_sock_rw_perms, without the window between bind and chmod).
+     */
+    public Future<Void> listen(Path path, Set<PosixFilePermission> mode, GroupPrincipal group) {
         if (!vertx.isNativeTransportEnabled()) {
             return Future.failedFuture(new IllegalStateException("the native epoll transport is not available ("
                     + vertx.unavailableNativeTransportCause() + "); fd passing needs it"));
@@ -45,13 +61,29 @@ public final class ApiServer {
                     + " the listener needs its AcceptGuard to survive running out of fds"));
         }
         this.socketPath = path;
+        Path staging;
+        try {
+            staging = Files.createTempDirectory(path.toAbsolutePath().getParent(), "." + path.getFileName() + ".");
+        } catch (IOException e) {
+            return Future.failedFuture(e);
+        }
+        Path bound = staging.resolve("s");
         server = vertx.createNetServer().connectHandler(this::accept);
-        return server.listen(SocketAddress.domainSocketAddress(path.toString())).compose(s -> {
+        return server.listen(SocketAddress.domainSocketAddress(bound.toString())).<Void>compose(s -> {
             try {
-                Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-rw----"));
+                Files.setPosixFilePermissions(bound, mode);
+                if (group != null) Files.getFileAttributeView(bound, PosixFileAttributeView.class).setGroup(group);
+                Files.move(bound, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
                 return Future.succeededFuture();
             } catch (IOException e) {
                 return Future.failedFuture(e);
+            }
+        }).andThen(ar -> {
+            try {
+                Files.deleteIfExists(bound);
+                Files.deleteIfExists(staging);
+            } catch (IOException e) {
+                log.warn("cannot remove the staging directory {}: {}", staging, e.getMessage());
             }
         });
     }

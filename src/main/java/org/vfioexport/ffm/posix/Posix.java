@@ -27,7 +27,7 @@ public final class Posix {
     private Posix() {}
 
     // open(2) flags (asm-generic, x86-64)
-    public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_EXCL = 0200,
+    public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_EXCL = 0200, O_TRUNC = 01000,
             O_NONBLOCK = 04000, O_DIRECTORY = 0200000, O_CLOEXEC = 02000000;
     /** O_NOFOLLOW is 0100000 on aarch64, where 0400000 (asm-generic, x86-64) means O_LARGEFILE: links would be followed. */
     public static final int O_NOFOLLOW = "aarch64".equals(System.getProperty("os.arch")) ? 0100000 : 0400000;
@@ -89,6 +89,9 @@ public final class Posix {
     private static final MethodHandle ACCEPT4 = fn("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
     private static final MethodHandle GETRLIMIT = fn("getrlimit", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle CONNECT = fn("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle BIND = fn("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SENDTO = fn("sendto",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle SENDMSG = fn("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle RECVMSG = fn("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle GETSOCKOPT = fn("getsockopt",
@@ -424,6 +427,67 @@ public final class Posix {
                 int e = errno(st);
                 close(fd);
                 throw new PosixException("connect(" + path + ")", e);
+            }
+            return fd;
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static final int SOCK_DGRAM = 2;
+
+    /**
+     * A sockaddr_un for {@code path}; a leading {@code @} names an abstract socket (a NUL first byte, as systemd
+     * writes NOTIFY_SOCKET). Returns the address length to pass.
+     */
+    private static int sockaddrUn(MemorySegment addr, String path, String op) throws PosixException {
+        byte[] p = path.getBytes(StandardCharsets.UTF_8);
+        if (p.length >= 108) throw new PosixException(op, Errno.ENAMETOOLONG);
+        addr.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 0, (short) AF_UNIX);
+        MemorySegment.copy(p, 0, addr, JAVA_BYTE, 2, p.length);
+        if (p.length > 0 && p[0] == '@') {
+            addr.set(JAVA_BYTE, 2, (byte) 0);
+            return 2 + p.length; // an abstract name is exactly its bytes, no terminating NUL
+        }
+        return (int) SOCKADDR_UN_SIZE;
+    }
+
+    /** One datagram to the AF_UNIX datagram socket at {@code path} (sd_notify's transport), from a fresh socket. */
+    public static void sendDatagram(String path, byte[] message) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            int fd = check((int) SOCKET.invokeExact(st, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), st, "socket");
+            try {
+                MemorySegment addr = a.allocate(SOCKADDR_UN_SIZE, 2);
+                int len = sockaddrUn(addr, path, "sendto(" + path + ")");
+                MemorySegment buf = a.allocate(Math.max(1, message.length));
+                MemorySegment.copy(message, 0, buf, JAVA_BYTE, 0, message.length);
+                long n = (long) SENDTO.invokeExact(st, fd, buf, (long) message.length, MSG_NOSIGNAL, addr, len);
+                if (n < 0) throw new PosixException("sendto(" + path + ")", errno(st));
+            } finally {
+                close(fd);
+            }
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** An AF_UNIX datagram socket bound to {@code path} (close-on-exec), to receive with {@link #recvWithFds}. */
+    public static int bindDatagram(String path) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            int fd = check((int) SOCKET.invokeExact(st, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), st, "socket");
+            MemorySegment addr = a.allocate(SOCKADDR_UN_SIZE, 2);
+            int len = sockaddrUn(addr, path, "bind(" + path + ")");
+            int rc = (int) BIND.invokeExact(st, fd, addr, len);
+            if (rc < 0) {
+                int e = errno(st);
+                close(fd);
+                throw new PosixException("bind(" + path + ")", e);
             }
             return fd;
         } catch (PosixException e) {
