@@ -26,7 +26,7 @@ import static org.vfioexport.kernel.DmaBufRequest.SET;
 
 /**
  * One open simulated vfio-pci device: {@code vfio_pci_core_device} with its {@code memory_lock} and
- * {@code dmabufs} list, reproducing kernel-semantics.md errno for errno.
+ * {@code dmabufs} list, reproducing docs/kernel-semantics.md errno for errno (section numbers below are its own).
  *
  * <p>This is a model of the kernel, so it keeps the kernel's lock: a read-write lock whose write side guards the
  * list, the memory-enable bit and every revoke/restore. The service above it does not lock; it orders.

@@ -42,7 +42,7 @@ import static org.vfioexport.kernel.DmaBufRequest.SET;
 /**
  * What every {@link VfioKernel} must do, written once and run against each backend: the simulated kernel in the
  * normal build and the real Linux kernel inside the VM lab ({@code src/test/vm/run}). The expected answers are
- * those of Linux 7.2 as the lab observed them (kernel-semantics §2 and §12); the devices are the lab's four,
+ * those of Linux 7.2 as the lab observed them (docs/kernel-semantics.md §2 and §12); the devices are the lab's four,
  * described in {@code conf/vmlab-devices.json}.
  *
  * <p>Each test opens the device it needs and closes it again, so no test sees another's state.

@@ -16,8 +16,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Facts about the real kernel that the spec leaves open (kernel-semantics §11), recorded in the VM lab's report
- * through the test reporter. Each test asserts only what is certain and publishes the rest.
+ * Facts about the real kernel that the sources leave open (docs/kernel-semantics.md §11), recorded in the VM
+ * lab's report through the test reporter. Each test asserts only what is certain and publishes the rest.
  */
 @Tag("vm")
 class LinuxKernelObservationsTest {

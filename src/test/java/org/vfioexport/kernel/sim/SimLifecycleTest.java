@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.vfioexport.testutil.Conf.GPU;
 import static org.vfioexport.testutil.Conf.NVME;
 
-/** Scenarios T1-T8 of kernel-semantics §10, on the simulated kernel itself. */
+/** Scenarios T1-T8 of docs/kernel-semantics.md §10, on the simulated kernel itself. */
 class SimLifecycleTest {
     private static final long PG = 4096;
     private SimKernel kernel;

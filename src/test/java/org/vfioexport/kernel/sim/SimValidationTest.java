@@ -35,7 +35,9 @@ import static org.vfioexport.kernel.DmaBufRequest.SET;
 import static org.vfioexport.testutil.Conf.GPU;
 import static org.vfioexport.testutil.Conf.NVME;
 
-/** T10 and T9 of kernel-semantics §10: every row of the §2 validation table, and the §12 precedence cases. */
+/**
+ * T10 and T9 of docs/kernel-semantics.md §10: every row of the §2 validation table, and the §12 precedence cases.
+ */
 class SimValidationTest {
     private static final long PG = 4096, MiB = 1 << 20;
     private SimKernel kernel;
