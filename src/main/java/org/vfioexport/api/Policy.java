@@ -9,8 +9,9 @@ import java.util.Set;
 
 /**
  * Who may use the service, and how much. A client is identified by the credentials the kernel recorded at
- * {@code connect(2)} (SO_PEERCRED). A client is allowed when its uid is in {@code allow_uids}, its primary gid in
- * {@code allow_gids}, or (with {@code allow_daemon_user}) it runs as the daemon's own user. An allowed client
+ * {@code connect(2)} (SO_PEERCRED, and SO_PEERGROUPS for its supplementary groups). A client is allowed when its
+ * uid is in {@code allow_uids}, its primary gid or one of its supplementary groups in {@code allow_gids}, or (with
+ * {@code allow_daemon_user}) it runs as the daemon's own user. An allowed client
  * sees and may use every device; any other client sees none.
  *
  * <p>Limits come in two kinds. Per uid, summed over all of that user's connections, so that opening another
@@ -58,8 +59,11 @@ public record Policy(Set<Integer> allowUids, Set<Integer> allowGids, boolean all
                 positive(p, "subscriber_queue", DEFAULT_SUBSCRIBER_QUEUE), limits);
     }
 
+    /** By uid, by primary gid or any supplementary group (SO_PEERGROUPS), or as the daemon's own user. */
     public boolean allows(Posix.PeerCred c) {
-        return allowUids.contains(c.uid()) || allowGids.contains(c.gid()) || (allowDaemonUser && c.uid() == daemonUid);
+        if (allowUids.contains(c.uid()) || (allowDaemonUser && c.uid() == daemonUid)) return true;
+        for (int g : allowGids) if (c.inGroup(g)) return true;
+        return false;
     }
 
     private static int positive(JsonObject p, String key, int dflt) {

@@ -7,7 +7,12 @@ import io.vertx.core.json.JsonObject;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.FileSystems;
 import java.nio.file.Path;
+import java.nio.file.attribute.GroupPrincipal;
+import java.nio.file.attribute.PosixFilePermission;
+import java.util.EnumSet;
+import java.util.Set;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -52,6 +57,8 @@ public final class Config {
             throw new StartupException("unknown backend '" + backend() + "' (backend: sim or linux)");
         }
         discipline();
+        socketMode();
+        socketGroup();
         if (maxLineBytes() < 1) throw new StartupException("max_line_bytes must be at least 1, got " + maxLineBytes());
         if (eventRetention() < 1) throw new StartupException("event_retention must be at least 1, got " + eventRetention());
         try {
@@ -80,6 +87,41 @@ public final class Config {
         } catch (IllegalArgumentException e) {
             throw new StartupException(e.getMessage(), e);
         }
+    }
+
+    /**
+     * The socket's mode, from {@code socket_mode}: octal permission digits such as {@code "0660"} (the default) or
+     * {@code "0666"}; only read and write bits mean anything on a socket.
+     */
+    public Set<PosixFilePermission> socketMode() throws StartupException {
+        String m = json.getString("socket_mode", "0660");
+        if (!m.matches("0?[0-7]{3}")) throw new StartupException("socket_mode must be octal digits such as \"0660\", got \"" + m + "\"");
+        int bits = Integer.parseInt(m, 8);
+        if ((bits & 0111) != 0) throw new StartupException("socket_mode " + m + " has execute bits: a socket needs only read and write");
+        Set<PosixFilePermission> out = EnumSet.noneOf(PosixFilePermission.class);
+        PosixFilePermission[] order = {PosixFilePermission.OTHERS_EXECUTE, PosixFilePermission.OTHERS_WRITE,
+                PosixFilePermission.OTHERS_READ, PosixFilePermission.GROUP_EXECUTE, PosixFilePermission.GROUP_WRITE,
+                PosixFilePermission.GROUP_READ, PosixFilePermission.OWNER_EXECUTE, PosixFilePermission.OWNER_WRITE,
+                PosixFilePermission.OWNER_READ};
+        for (int i = 0; i < order.length; i++) if ((bits & (1 << i)) != 0) out.add(order[i]);
+        return out;
+    }
+
+    /** The socket's group, from {@code socket_group} (a name or a numeric gid), or null for the daemon's own. */
+    public GroupPrincipal socketGroup() throws StartupException {
+        String g = json.getString("socket_group");
+        if (g == null) return null;
+        try {
+            return FileSystems.getDefault().getUserPrincipalLookupService().lookupPrincipalByGroupName(g);
+        } catch (IOException e) {
+            throw new StartupException("socket_group: no group \"" + g + "\" on this host", e);
+        }
+    }
+
+    /** {@code pidfile}: where to write the daemon's pid once it listens, or null. */
+    public Path pidfile() {
+        String p = json.getString("pidfile");
+        return p == null ? null : Path.of(p);
     }
 
     public int maxLineBytes() {

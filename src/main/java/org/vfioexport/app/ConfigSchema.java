@@ -26,7 +26,9 @@ public final class ConfigSchema {
     private ConfigSchema() {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record File(String backend, String socket, @JsonProperty("max_line_bytes") Integer maxLineBytes,
+    public record File(String backend, String socket, @JsonProperty("socket_group") String socketGroup,
+                       @JsonProperty("socket_mode") String socketMode, String pidfile,
+                       @JsonProperty("max_line_bytes") Integer maxLineBytes,
                        @JsonProperty("event_retention") Integer eventRetention, String discipline,
                        Policy policy, Sim sim, List<Device> devices, Linux linux) {}
 

@@ -93,7 +93,7 @@ public final class Daemon {
             Service service = new Service(devices, hub, policy, k.name(), config.maxLineBytes());
             await(service.loadRegions(), "reading the region tables");
             ApiServer server = new ApiServer(vertx, service);
-            await(server.listen(socket), "listening on " + socket);
+            await(server.listen(socket, config.socketMode(), config.socketGroup()), "listening on " + socket);
             return new Daemon(vertx, k, lock, devices, service, server, socket);
         } catch (StartupException | RuntimeException e) {
             closeQuietly(vertx);

@@ -27,6 +27,10 @@ public final class DaemonCommand implements Callable<Integer> {
     @Option(names = "--backend", paramLabel = "sim|linux", description = "kernel backend (default: the configuration's)")
     String backend;
 
+    @Option(names = "--pidfile", paramLabel = "FILE",
+            description = "write the daemon's pid to FILE once it listens; removed at a clean stop")
+    Path pidfile;
+
     @Option(names = "--discipline", paramLabel = "message-order|lock",
             description = "how a device serialises its operations (default: the configuration's, else message-order)")
     String discipline;
@@ -51,10 +55,19 @@ public final class DaemonCommand implements Callable<Integer> {
         int classes = ClassPreload.classesBeside(Main.class);
         log.debug("{} application classes loaded", classes);
         Daemon daemon;
+        Pidfile pid = null;
+        SystemdNotify systemd = SystemdNotify.fromEnvironment();
         try {
             Config config = Config.load(resolveConf()).with("backend", backend).with("discipline", discipline)
-                    .with("socket", socket == null ? null : socket.toString());
+                    .with("socket", socket == null ? null : socket.toString())
+                    .with("pidfile", pidfile == null ? null : pidfile.toString());
             daemon = Daemon.start(config);
+            try {
+                if (config.pidfile() != null) pid = Pidfile.write(config.pidfile());
+            } catch (StartupException e) {
+                daemon.stop();
+                throw e;
+            }
         } catch (StartupException e) {
             log.error("cannot start: {}", e.getMessage());
             return 1;
@@ -65,6 +78,7 @@ public final class DaemonCommand implements Callable<Integer> {
         log.info("listening on {}", daemon.socket());
         System.out.println("vfio-exportd: listening on " + daemon.socket());
         System.out.flush();
+        systemd.ready("listening on " + daemon.socket().toAbsolutePath());
         try {
             stop.await();
         } catch (InterruptedException e) {
@@ -72,7 +86,9 @@ public final class DaemonCommand implements Callable<Integer> {
         }
         log.info("shutting down");
         System.out.println("vfio-exportd: shutting down");
+        systemd.stopping();
         daemon.stop();
+        if (pid != null) pid.close();
         log.info("stopped");
         System.out.println("vfio-exportd: stopped");
         return 0;

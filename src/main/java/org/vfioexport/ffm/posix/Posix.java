@@ -614,8 +614,24 @@ public final class Posix {
         }
     }
 
-    /** The peer's credentials, recorded by the kernel at connect(2). */
-    public record PeerCred(int pid, int uid, int gid) {}
+    /**
+     * The peer's credentials, recorded by the kernel at connect(2): SO_PEERCRED gives the pid, uid and primary gid;
+     * SO_PEERGROUPS (Linux 4.13+) the supplementary groups, empty where the kernel cannot say.
+     */
+    public record PeerCred(int pid, int uid, int gid, int[] groups) {
+        public PeerCred(int pid, int uid, int gid) {
+            this(pid, uid, gid, new int[0]);
+        }
+
+        /** True if {@code g} is the primary gid or one of the supplementary groups. */
+        public boolean inGroup(int g) {
+            if (g == gid) return true;
+            for (int x : groups) if (x == g) return true;
+            return false;
+        }
+    }
+
+    private static final int SO_PEERGROUPS = 59, ERANGE = 34;
 
     public static PeerCred peerCred(int sock) throws PosixException {
         try (Arena a = Arena.ofConfined()) {
@@ -625,11 +641,31 @@ public final class Posix {
             len.set(JAVA_INT, 0, 12);
             int rc = (int) GETSOCKOPT.invokeExact(st, sock, SOL_SOCKET, SO_PEERCRED, cred, len);
             check(rc, st, "getsockopt(SO_PEERCRED)");
-            return new PeerCred(cred.get(JAVA_INT, 0), cred.get(JAVA_INT, 4), cred.get(JAVA_INT, 8));
+            return new PeerCred(cred.get(JAVA_INT, 0), cred.get(JAVA_INT, 4), cred.get(JAVA_INT, 8), peerGroups(sock, a));
         } catch (PosixException e) {
             throw e;
         } catch (Throwable t) {
             throw unexpected(t);
+        }
+    }
+
+    /** The supplementary groups of the peer (SO_PEERGROUPS), or none where the kernel does not support it. */
+    private static int[] peerGroups(int sock, Arena a) throws Throwable {
+        int room = 64;
+        while (true) {
+            MemorySegment st = captureState(a);
+            MemorySegment groups = a.allocate(4L * room, 4);
+            MemorySegment len = a.allocate(JAVA_INT);
+            len.set(JAVA_INT, 0, 4 * room);
+            int rc = (int) GETSOCKOPT.invokeExact(st, sock, SOL_SOCKET, SO_PEERGROUPS, groups, len);
+            int n = len.get(JAVA_INT, 0) / 4;
+            if (rc == 0) {
+                int[] out = new int[n];
+                for (int i = 0; i < n; i++) out[i] = groups.get(JAVA_INT, 4L * i);
+                return out;
+            }
+            if (errno(st) != ERANGE || n <= room || room >= 65536) return new int[0];
+            room = n; // the kernel said how many there are
         }
     }
 
