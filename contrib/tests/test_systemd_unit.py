@@ -101,7 +101,7 @@ class SystemdUnitTest(unittest.TestCase):
                          "the daemon refuses a socket directory that group or others may write")
         self.assertEqual("notify", self.service("Type"))
         self.assertEqual("main", self.service("NotifyAccess"))
-        self.assertIn("Type=exec", self.text, "the comment says what to use until the daemon notifies")
+        self.assertIn("READY=1", self.text, "the comment says what the daemon notifies")
 
     def test_the_sandbox_lets_in_the_vfio_devices_and_nothing_else(self) -> None:
         self.assertEqual("closed", self.service("DevicePolicy"))
