@@ -30,13 +30,13 @@ import java.util.function.Function;
 public final class Daemon {
     private static final long STOP_TIMEOUT_S = 20;
     /** The whole stop, from SIGTERM to the last fd closed. */
-    static final long STOP_BUDGET_MS = 1300;
+    static final long STOP_BUDGET_MS = 1000;
     /** How long the devices may take to release every export and close. */
-    private static final long DEVICES_MS = 400;
+    private static final long DEVICES_MS = 300;
     /** How long each connection's queued output may take to reach the kernel before it is dropped. */
-    private static final long FLUSH_MS = 300;
+    private static final long FLUSH_MS = 250;
     /** How long a half-closed connection is drained before it is closed. */
-    private static final long LINGER_MS = 150;
+    private static final long LINGER_MS = 100;
 
     private final Vertx vertx;
     private final VfioKernel kernel;

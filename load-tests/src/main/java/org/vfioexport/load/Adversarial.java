@@ -999,6 +999,7 @@ final class Adversarial {
             VfioExportClient keeper = VfioExportClient.connect(run.socket()).timeout(2_000);
             List<VfioExportClient> exporters = new ArrayList<>();
             List<RawConn> pending = new ArrayList<>();
+            java.util.Set<RawConn> refusedWhileFull = new java.util.HashSet<>(), greetedEarly = new java.util.HashSet<>();
             TreeMap<String, Integer> refusals = new TreeMap<>();
             int created = 0, internal = 0;
             String firstRefusal = null;
@@ -1053,10 +1054,15 @@ final class Adversarial {
                         connectFailed++;
                     }
                 }
+                // each gets hello, or the polite refusal (-32005, limit "fds") and a close; or waits in the backlog
                 long greetDeadline = System.nanoTime() + 1_000_000_000L;   // one second for all of them
                 for (RawConn c : pending) {
                     String l = c.readLine(Math.max(0, (greetDeadline - System.nanoTime()) / 1_000_000));
-                    if (l != null && l.contains("\"hello\"")) greetedWhileFull++;
+                    if (l != null && l.contains("\"hello\"")) {
+                        greetedWhileFull++;
+                        greetedEarly.add(c);
+                    } else if (l != null && l.contains("-32005") && l.contains("\"fds\"")) refusedWhileFull.add(c);
+                    else if (l != null) r.violation("a connection made while out of fds got neither hello nor the refusal: " + l);
                 }
                 LockSupport.parkNanos(1_000_000_000L);
                 cpuWhileFull = (run.cpuSoFar() - c0) / ((System.nanoTime() - w0) / 1e9);
@@ -1065,12 +1071,20 @@ final class Adversarial {
             }
             // the exporters are gone: their exports are released, fds free again, the waiting connections get their turn
             long greetDeadline = System.nanoTime() + AdversarialRun.ANSWER_LIMIT_MS * 1_000_000;   // 2 s for all of them
+            int waiting = 0;
             for (RawConn c : pending) {
+                if (refusedWhileFull.contains(c) || greetedEarly.contains(c)) {   // answered already
+                    c.close();
+                    continue;
+                }
+                waiting++;
                 String l = c.readLine(Math.max(0, (greetDeadline - System.nanoTime()) / 1_000_000));
                 if (l != null && l.contains("\"hello\"")) greetedAfter++;
                 c.close();
             }
-            if (greetedAfter < pending.size()) r.violation((pending.size() - greetedAfter) + " of " + pending.size() + " connections made while out of fds were not greeted within 2 s once fds were free again");
+            int unanswered = waiting - greetedAfter;
+            if (unanswered > 0) r.violation(unanswered + " of " + pending.size() + " connections made while out of fds got neither the refusal nor, within 2 s once fds were free again, hello");
+            r.metric("connections_refused_while_full", refusedWhileFull.size());
             long leftSeenByKeeper = -1;
             try {
                 long deadline = System.currentTimeMillis() + 5_000;
