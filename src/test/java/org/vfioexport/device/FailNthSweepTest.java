@@ -84,7 +84,7 @@ class FailNthSweepTest {
         long calls;
         {
             long fds = Fds.open();
-            SimKernel k = Conf.defaultSim(SimSemantics.V7_1);
+            SimKernel k = Conf.defaultSim(SimSemantics.V7_1, 0);
             DeviceFixture fx = new DeviceFixture(vertx, k);
             List<SimDmaBuf> made = scenario(fx);
             assertEquals(3, made.size(), "the scenario passes without faults");
@@ -103,7 +103,7 @@ class FailNthSweepTest {
     private void sweepOne(long n, int errno) throws Exception {
         String at = "step " + n + " failing with " + Errno.nameOf(errno);
         long fds = Fds.open();
-        SimKernel k = Conf.defaultSim(SimSemantics.V7_1);
+        SimKernel k = Conf.defaultSim(SimSemantics.V7_1, 0);
         k.faults().failNth(n, errno);
         DeviceFixture fx;
         try {
