@@ -4,9 +4,10 @@ import io.vertx.core.Future;
 import org.vfioexport.events.Cause;
 
 /**
- * The way into one device's verticle. Every call is a message to the device's loop, so calls on one device take
- * effect in the order they were made; the returned futures fail with {@link DeviceException} or
- * {@code KernelException}. Safe to call from any thread.
+ * The way into one device. Calls on one device take effect in the order they were made (under message order each
+ * is a message to the device's loop, or runs at once on that loop's own thread); the returned futures fail with
+ * {@link DeviceException} or {@code KernelException}, and complete on the caller's context. Safe to call from any
+ * thread.
  */
 public interface DeviceHandle {
     String id();
@@ -18,7 +19,7 @@ public interface DeviceHandle {
 
     /**
      * Releases an export. The release begins at once, on the calling thread (so a reset already iterating skips
-     * it, and its {@code export.released} is stamped there), and completes on the device's loop once the service's
+     * it, and its {@code export.released} is stamped there), and completes once the service's
      * reference is closed, after {@code export.released}.
      */
     Future<Export> release(Export export, Cause cause);

@@ -1,7 +1,9 @@
 package org.vfioexport.device;
 
 import io.vertx.core.Future;
+import io.netty.channel.EventLoop;
 import io.vertx.core.Vertx;
+import io.vertx.core.internal.VertxInternal;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.EventHub;
 import org.vfioexport.kernel.DeviceInfo;
@@ -15,24 +17,55 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Opens every device of a kernel, deploys one {@link DeviceVerticle} per device and hands out their handles. */
+/**
+ * Opens every device of a kernel, puts a {@link DeviceCore} in each, driven by the chosen scheduler, and hands out
+ * their handles.
+ *
+ * <p>Event-loop layout (message order): every device lives on the event loop of the thread that starts the manager.
+ * The daemon starts the manager and its socket listener from the same thread, and a Vert.x server started from a
+ * thread serves all of its connections on that thread's loop, so devices and connections share one loop: an
+ * export crosses no thread at all, only what can sleep goes to the worker pool. See docs/design.md for the
+ * measurements behind this layout; {@link Placement#OWN_LOOPS} (one loop per device, round robin) is the
+ * alternative, selectable with the system property {@code vfioexport.device-loops=own}.
+ */
 public final class DeviceManager {
-    private final Vertx vertx;
-    private final Map<String, ManagedDevice> devices;
-    private final List<String> deploymentIds;
+    /** Where message-order devices live. */
+    public enum Placement {
+        /** On the event loop of the thread that starts the manager (the daemon's connections' loop). */
+        CALLER_LOOP,
+        /** Each device on the next event loop of Vert.x, round robin. */
+        OWN_LOOPS;
 
-    private DeviceManager(Vertx vertx, Map<String, ManagedDevice> devices, List<String> deploymentIds) {
-        this.vertx = vertx;
+        static Placement fromSystemProperty() {
+            String v = System.getProperty("vfioexport.device-loops", "caller");
+            return switch (v) {
+                case "caller" -> CALLER_LOOP;
+                case "own" -> OWN_LOOPS;
+                default -> throw new IllegalArgumentException("vfioexport.device-loops must be caller or own, got " + v);
+            };
+        }
+    }
+
+    private final Map<String, ManagedDevice> devices;
+
+    private DeviceManager(Map<String, ManagedDevice> devices) {
         this.devices = devices;
-        this.deploymentIds = deploymentIds;
     }
 
     /**
-     * Opens every device of {@code kernel} and deploys its verticle. {@code names} gives a device's display name
+     * Opens every device of {@code kernel} and starts its scheduler. {@code names} gives a device's display name
      * (may be empty). A device that fails to open fails the start, naming the device and the errno.
      */
     public static Future<DeviceManager> start(Vertx vertx, VfioKernel kernel, EventHub hub, Map<String, String> names,
                                               Discipline discipline) {
+        return start(vertx, kernel, hub, names, discipline, Placement.fromSystemProperty());
+    }
+
+    public static Future<DeviceManager> start(Vertx vertx, VfioKernel kernel, EventHub hub, Map<String, String> names,
+                                              Discipline discipline, Placement placement) {
+        VertxInternal vx = (VertxInternal) vertx;
+        // decided here, on the starting thread: its loop is the one its server's connections will use
+        EventLoop callerLoop = vx.getOrCreateContext().nettyEventLoop();
         List<String> ids = kernel.deviceIds();
         List<Future<OpenedDevice>> opening = new ArrayList<>();
         for (String id : ids) {
@@ -43,24 +76,19 @@ public final class DeviceManager {
             // close what did open, so a failed start leaks no device fd
             for (Future<OpenedDevice> f : opening) if (f.succeeded()) f.result().device().close();
             return Future.failedFuture(err);
-        }).compose(all -> {
-            Map<String, ManagedDevice> verticles = new LinkedHashMap<>();
-            List<Future<String>> deploying = new ArrayList<>();
+        }).map(all -> {
+            Map<String, ManagedDevice> handles = new LinkedHashMap<>();
             for (int i = 0; i < ids.size(); i++) {
                 OpenedDevice o = opening.get(i).result();
-                if (discipline == Discipline.RW_LOCK) {
-                    verticles.put(ids.get(i), new LockedDevice(vertx, o, hub.log(ids.get(i))));
-                    continue;
-                }
-                DeviceVerticle v = new DeviceVerticle(o, hub.log(ids.get(i)));
-                verticles.put(ids.get(i), v);
-                deploying.add(vertx.deployVerticle(v));
+                var log = hub.log(ids.get(i));
+                handles.put(ids.get(i), switch (discipline) {
+                    case RW_LOCK -> new RwLockDevice(vertx, o, log);
+                    case MESSAGE_ORDER -> new MessageOrderDevice(o, log, vx.contextBuilder()
+                            .withEventLoop(placement == Placement.CALLER_LOOP ? callerLoop : vx.nettyEventLoopGroup().next())
+                            .build());
+                });
             }
-            return Future.all(deploying).map(d -> {
-                List<String> deployments = new ArrayList<>();
-                for (Future<String> f : deploying) deployments.add(f.result());
-                return new DeviceManager(vertx, verticles, deployments);
-            });
+            return new DeviceManager(handles);
         });
     }
 
@@ -113,15 +141,11 @@ public final class DeviceManager {
         return n;
     }
 
-    /** Closes every device, releasing each export with {@code cause}, then undeploys the verticles. */
+    /** Closes every device, releasing each export with {@code cause}. */
     public Future<Void> shutdown(Cause cause) {
         List<Future<Void>> closing = new ArrayList<>();
         for (ManagedDevice v : devices.values()) closing.add(v.close(cause));
-        return Future.join(closing).compose(x -> {
-            List<Future<Void>> undeploying = new ArrayList<>();
-            for (String d : deploymentIds) undeploying.add(vertx.undeploy(d));
-            return Future.join(undeploying);
-        }).mapEmpty();
+        return Future.join(closing).mapEmpty();
     }
 
     /** Closes every device with cause {@code shutdown}. */

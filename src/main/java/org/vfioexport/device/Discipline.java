@@ -2,7 +2,7 @@ package org.vfioexport.device;
 
 /** How a device serialises its operations. */
 public enum Discipline {
-    /** One verticle per device, operations ordered by message (the service's design). */
+    /** One event-loop context per device, operations ordered by message (the service's design). */
     MESSAGE_ORDER,
     /** A per-device read-write lock, as the kernel's memory_lock (the load tests' comparison). */
     RW_LOCK;

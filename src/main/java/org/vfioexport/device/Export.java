@@ -17,12 +17,12 @@ import java.util.function.Consumer;
 /**
  * One export: a dma-buf of a BAR slice, owned by one session.
  *
- * <p>Its mutable state belongs to the device's verticle, with one exception that mirrors the kernel: the
+ * <p>Its mutable state belongs to the device's core ({@link DeviceCore}), with one exception that mirrors the kernel: the
  * reference count. The owner holds one reference; a reset or memory toggle iterating the device's exports takes
  * a temporary one with {@link #tryGet()} (the kernel's {@code get_file_active}: increment unless zero). Release
  * begins by dropping the owner's reference from any thread ({@link #beginRelease}); from then on {@code tryGet}
  * fails, so a reset that is already iterating skips the export instead of revoking something being released.
- * Whoever drops the last reference hands the final release to the device's loop, where it runs after the current
+ * Whoever drops the last reference hands the final release to the device's scheduler, where it runs after the current
  * operation, like the kernel's deferred {@code fput}.
  *
  * <p>For the device (and its event stream) the release takes effect earlier than that final release when an

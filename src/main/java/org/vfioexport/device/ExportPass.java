@@ -10,8 +10,8 @@ import java.util.function.Consumer;
 
 /**
  * One revoke or restore pass over a device's exports, with the kernel's try-get rule, and the point where a
- * release that the pass meets takes effect for the device. Both disciplines run their passes through here; the
- * caller provides the exclusion (the device's loop, or the write lock).
+ * release that the pass meets takes effect for the device. {@link DeviceCore} runs its passes through here, inside
+ * an exclusive operation's step (its scheduler provides the exclusion: the device's loop, or the write lock).
  *
  * <p>An export whose release has begun is skipped, as {@code get_file_active} skips it; every other one is held by
  * a temporary reference while its state changes and its event is stamped. A skipped export is not left for later:

@@ -4,4 +4,10 @@ package org.vfioexport.device;
 interface ManagedDevice extends DeviceHandle {
     /** Exports alive now; callable from any thread. */
     int exportCount();
+
+    /**
+     * Operations waiting for admission now (queued behind an exclusive one, or an exclusive one waiting for shared
+     * ones to finish); any thread. For tests and diagnostics: it says where a device's operations wait.
+     */
+    int waitingForAdmission();
 }

@@ -10,7 +10,7 @@ import java.util.function.Consumer;
  * The event stream of one device: stamps each event with the next sequence number, keeps the last
  * {@code retention} events for replay, and fans each one out to the subscriptions that follow the device.
  *
- * <p>Only the device's own verticle appends, so sequence numbers are gap-free by construction. The monitor
+ * <p>Only the device's own core appends, one step at a time, so sequence numbers are gap-free by construction. The monitor
  * exists for subscribers arriving from other loops: taking "replay up to seq N, then live from N+1" must be
  * atomic with respect to appends, or an event could be missed or seen twice. It is held only for in-memory work.
  */
@@ -31,7 +31,7 @@ public final class DeviceEventLog {
         return device;
     }
 
-    /** Appends an event and returns it; called on the device's verticle only. */
+    /** Appends an event and returns it; called by the device's core only, one step at a time. */
     public Event append(EventType type, String exportId, Cause cause, String state) {
         Event e;
         synchronized (this) {

@@ -3,10 +3,35 @@ package org.vfioexport.kernel;
 import java.util.List;
 
 /**
- * An open VFIO device fd, shaped after the uAPI. Every call may block (it is an ioctl or a config-space access):
- * callers run them off event loops. Thread-safe: the kernel serialises what needs it (its memory_lock).
+ * An open VFIO device fd, shaped after the uAPI. Thread-safe: the kernel serialises what needs it (its
+ * memory_lock). Some calls can sleep (a reset waits for the hardware, a revoke may wait for importers): the
+ * device says which through {@link #maySleep(Call)}, and callers run those off event loops.
  */
 public interface VfioDevice extends AutoCloseable {
+    /** The calls the device layer makes while a device is in service, for {@link #maySleep(Call)}. */
+    enum Call {
+        /** {@code VFIO_DEVICE_FEATURE} GET of a dma-buf. */
+        EXPORT,
+        /** {@code VFIO_DEVICE_RESET}. */
+        RESET,
+        /** PCI_COMMAND.MEMORY set (restores the dma-bufs). */
+        MEMORY_ON,
+        /** PCI_COMMAND.MEMORY cleared (revokes the dma-bufs). */
+        MEMORY_OFF,
+        /** The device fd's last close (cleanup of the dma-bufs; the kernel may reset the function). */
+        CLOSE
+    }
+
+    /**
+     * Whether {@code call} can sleep: wait for hardware (a reset), for importers (a revoke that waits until they
+     * unmap, or a reservation lock they hold), or for a lock held across such a wait by someone other than the
+     * caller's own device discipline. A call that cannot sleep may run on an event loop; one that can must not.
+     * The default is the safe answer for every call.
+     */
+    default boolean maySleep(Call call) {
+        return true;
+    }
+
     /** The PCI address, {@code DDDD:BB:DD.F}. */
     String id();
 

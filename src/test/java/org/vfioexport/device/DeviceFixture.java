@@ -35,10 +35,15 @@ final class DeviceFixture implements AutoCloseable {
         this(vertx, kernel, Discipline.MESSAGE_ORDER);
     }
 
+    /** Devices on the event loop of the calling thread's context, as the daemon places them. */
     DeviceFixture(Vertx vertx, SimKernel kernel, Discipline discipline) {
+        this(vertx, kernel, discipline, DeviceManager.Placement.CALLER_LOOP);
+    }
+
+    DeviceFixture(Vertx vertx, SimKernel kernel, Discipline discipline, DeviceManager.Placement placement) {
         this.vertx = vertx;
         this.kernel = kernel;
-        this.devices = await(DeviceManager.start(vertx, kernel, hub, java.util.Map.of(), discipline));
+        this.devices = await(DeviceManager.start(vertx, kernel, hub, java.util.Map.of(), discipline, placement));
         this.recorder = hub.subscribe(null, null, Integer.MAX_VALUE, vertx.getOrCreateContext(), e -> {
             synchronized (events) {
                 events.add(e);
@@ -52,8 +57,17 @@ final class DeviceFixture implements AutoCloseable {
         return devices.get(id);
     }
 
-    DeviceVerticle verticle(String id) {
-        return (DeviceVerticle) devices.get(id);
+    /** The device's core, whichever scheduler drives it (its try-get probe is set here). */
+    DeviceCore core(String id) {
+        return switch (devices.get(id)) {
+            case MessageOrderDevice m -> m.core();
+            case RwLockDevice r -> r.core();
+            default -> throw new IllegalStateException("unknown scheduler for " + id);
+        };
+    }
+
+    ManagedDevice managed(String id) {
+        return (ManagedDevice) devices.get(id);
     }
 
     static <T> T await(Future<T> f) {

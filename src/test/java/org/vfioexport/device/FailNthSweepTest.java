@@ -4,7 +4,8 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.EventInvariants;
 import org.vfioexport.kernel.DmaRange;
@@ -28,7 +29,7 @@ import static org.vfioexport.testutil.Conf.NVME;
 /**
  * The kernel selftests' fail-nth sweep: run a passing scenario once to count its simulated kernel steps, then run
  * it again once per step with exactly that step failing. Whatever fails, nothing may leak: no fd (counted in
- * /proc/self/fd), no export, no kernel dma-buf, no event out of grammar.
+ * /proc/self/fd), no export, no kernel dma-buf, no event out of grammar. Under both schedulers of the device core.
  */
 class FailNthSweepTest {
     private static final long PG = 4096;
@@ -79,13 +80,14 @@ class FailNthSweepTest {
         }
     }
 
-    @Test
-    void everyStepFailingLeaksNothing() throws Exception {
+    @ParameterizedTest
+    @EnumSource(Discipline.class)
+    void everyStepFailingLeaksNothing(Discipline discipline) throws Exception {
         long calls;
         {
             long fds = Fds.open();
-            SimKernel k = Conf.defaultSim(SimSemantics.V7_1);
-            DeviceFixture fx = new DeviceFixture(vertx, k);
+            SimKernel k = Conf.defaultSim(SimSemantics.V7_1, 0);
+            DeviceFixture fx = new DeviceFixture(vertx, k, discipline);
             List<SimDmaBuf> made = scenario(fx);
             assertEquals(3, made.size(), "the scenario passes without faults");
             calls = k.faults().calls();
@@ -95,19 +97,19 @@ class FailNthSweepTest {
         assertTrue(calls > 30, "the scenario drives the kernel (" + calls + " steps)");
         for (int errno : new int[] {Errno.ENOMEM.value, Errno.EAGAIN.value}) {
             for (long n = 1; n <= calls; n++) {
-                sweepOne(n, errno);
+                sweepOne(n, errno, discipline);
             }
         }
     }
 
-    private void sweepOne(long n, int errno) throws Exception {
+    private void sweepOne(long n, int errno, Discipline discipline) throws Exception {
         String at = "step " + n + " failing with " + Errno.nameOf(errno);
         long fds = Fds.open();
-        SimKernel k = Conf.defaultSim(SimSemantics.V7_1);
+        SimKernel k = Conf.defaultSim(SimSemantics.V7_1, 0);
         k.faults().failNth(n, errno);
         DeviceFixture fx;
         try {
-            fx = new DeviceFixture(vertx, k);
+            fx = new DeviceFixture(vertx, k, discipline);
         } catch (AssertionError startFailed) {
             // opening a device failed: the start must have closed what it had opened
             for (String id : k.deviceIds()) assertTrue(k.device(id) == null, at + ": " + id + " left open");

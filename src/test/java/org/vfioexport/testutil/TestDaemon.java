@@ -28,11 +28,20 @@ public final class TestDaemon implements AutoCloseable {
         return start(dir, c -> { });
     }
 
-    /** {@code edit} may change the configuration (policy, limits) before start. */
+    /**
+     * {@code edit} may change the configuration (policy, limits) before start. Resets take no simulated time here
+     * (the protocol tests reset dozens of times, and test the protocol, not the hardware's wait); an {@code edit}
+     * may set a device's {@code reset_ms} back. The device suite and the daemon-process tests run the configured
+     * 100 ms.
+     */
     public static TestDaemon start(Path dir, Consumer<JsonObject> edit) {
         try {
             JsonObject conf = new JsonObject(Files.readString(Conf.file("vfio-export.json")));
             conf.put("socket", dir.resolve("vfio-export.sock").toString());
+            for (Object d : conf.getJsonArray("devices")) {
+                JsonObject device = (JsonObject) d;
+                if (device.getBoolean("reset", false)) device.put("reset_ms", 0);
+            }
             edit.accept(conf);
             Config config = new Config(conf);
             SimKernel kernel = SimKernel.fromConfig(config.asMap());

@@ -137,6 +137,19 @@ final class LinuxVfioDevice implements VfioDevice {
         }
     }
 
+    /**
+     * Only the export cannot sleep here. {@code vfio_pci_core_feature_dma_buf} takes {@code memory_lock} and the
+     * new buffer's reservation lock for a list insertion; the holders of {@code memory_lock} that could make it
+     * wait long are the reset, the PCI_COMMAND write and the close, which the device layer already runs
+     * exclusively of exports, and nobody else holds a new buffer's reservation lock. A reset waits for the
+     * hardware (pcie_flr: 100 ms after initiating), a COMMAND write takes every buffer's reservation lock, which
+     * importers hold while they map (and on 7.1 waits for them to unmap), and a close may reset the function.
+     */
+    @Override
+    public boolean maySleep(VfioDevice.Call call) {
+        return call != VfioDevice.Call.EXPORT;
+    }
+
     @Override
     public void reset() throws KernelException {
         call(Ops.RESET, fd -> {

@@ -46,7 +46,8 @@ public final class SimDevice implements VfioDevice {
     private volatile boolean commandMemory;
     private volatile boolean open = true;
     private int registrations;                                    // guarded by memoryLock
-    private volatile Consumer<SimDmaBuf> afterGetFileActive = b -> {};
+    private static final Consumer<SimDmaBuf> NO_HOOK = b -> {};
+    private volatile Consumer<SimDmaBuf> afterGetFileActive = NO_HOOK;
 
     SimDevice(SimKernel kernel, SimDeviceSpec spec, int ordinal, boolean memoryEnabled) {
         this.kernel = kernel;
@@ -254,8 +255,9 @@ public final class SimDevice implements VfioDevice {
             move(true, "reset");
             try {
                 kernel.faults().enter("reset.try_reset", Ops.RESET);    // EAGAIN: device lock contended, ENOTTY...
+                awaitResetDone();
             } catch (KernelException e) {
-                result = e;
+                result = e;   // the try-lock failed: no reset happened, so there was nothing to wait for
             }
             // pci_try_reset_function saves and restores the command register around the reset
             if (memoryEnabledLocked()) move(false, "reset");
@@ -263,6 +265,34 @@ public final class SimDevice implements VfioDevice {
             memoryLock.writeLock().unlock();
         }
         if (result != null) throw result;
+    }
+
+    /**
+     * The reset method's own wait, with memory_lock held for write as the kernel holds it: {@code pcie_flr}
+     * initiates the FLR and sleeps 100 ms before it polls the function, so every VFIO_DEVICE_RESET of a device with
+     * an FLR takes at least that long. The thread sleeps; the caller must not be an event loop.
+     */
+    private void awaitResetDone() {
+        long end = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(spec.resetMillis());
+        for (long left; (left = end - System.nanoTime()) > 0; ) java.util.concurrent.locks.LockSupport.parkNanos(left);
+    }
+
+    /**
+     * What sleeps in this model: a reset (its reset method's wait, {@link SimDeviceSpec#resetMillis()}), a close (on
+     * 7.1 its drain waits for importers), a memory-off on 7.1 (its revoke waits until every importer has unmapped).
+     * An export and a memory-on take memory_lock only for list and flag updates and never wait. A call that a test
+     * may hold inside the model (a step hook or a planned delay, a hook in the revoke/restore walk) may sleep too.
+     */
+    @Override
+    public boolean maySleep(Call call) {
+        SimFaults f = kernel.faults();
+        boolean walkHooked = afterGetFileActive != NO_HOOK;
+        return switch (call) {
+            case RESET, CLOSE -> true;
+            case EXPORT -> f.mayHold("feature.");
+            case MEMORY_ON -> walkHooked || f.mayHold("config.");
+            case MEMORY_OFF -> kernel.semantics() == SimSemantics.V7_1 || walkHooked || f.mayHold("config.");
+        };
     }
 
     /** vfio_pci_dma_buf_move: caller holds memory_lock for write. */
@@ -337,7 +367,7 @@ public final class SimDevice implements VfioDevice {
 
     /** Runs {@code hook} inside every revoke/restore pass right after a successful {@code get_file_active}. */
     public void afterGetFileActive(Consumer<SimDmaBuf> hook) {
-        afterGetFileActive = hook == null ? b -> {} : hook;
+        afterGetFileActive = hook == null ? NO_HOOK : hook;
     }
 
     private void trace(MoveTrace t) {

@@ -12,11 +12,31 @@ import java.util.Map;
  * @param resetMethod      whether the function has a reset method (VFIO_DEVICE_FLAGS_RESET)
  * @param dmabufSupported  false models a kernel built without CONFIG_VFIO_PCI_DMABUF (ENOTTY)
  * @param variantDriver    true models a variant driver without {@code get_dmabuf_phys} (EOPNOTSUPP, even for PROBE)
+ * @param resetMillis      how long {@code VFIO_DEVICE_RESET} holds the device once it has begun the reset (the
+ *                         reset method's own wait: 100 ms for an FLR, as {@code pcie_flr} waits); 0 for tests
  */
 public record SimDeviceSpec(String id, String name, boolean resetMethod, boolean dmabufSupported,
-                            boolean variantDriver, List<SimRegionSpec> regions) {
+                            boolean variantDriver, List<SimRegionSpec> regions, long resetMillis) {
+    /**
+     * What a function-level reset waits on hardware: {@code pcie_flr} sleeps 100 ms after initiating the FLR
+     * (PCIe r6.0 sec 6.6.2: software must wait 100 ms before the function is ready again).
+     */
+    public static final long FLR_MILLIS = 100;
+
     public SimDeviceSpec {
         regions = List.copyOf(regions);
+        if (resetMillis < 0) throw new IllegalArgumentException(id + ": reset_ms must be >= 0, got " + resetMillis);
+    }
+
+    /** A device whose reset method (if any) takes as long as an FLR. */
+    public SimDeviceSpec(String id, String name, boolean resetMethod, boolean dmabufSupported, boolean variantDriver,
+                         List<SimRegionSpec> regions) {
+        this(id, name, resetMethod, dmabufSupported, variantDriver, regions, resetMethod ? FLR_MILLIS : 0);
+    }
+
+    /** The same device with a reset that takes {@code millis} (tests that reset a lot use 0). */
+    public SimDeviceSpec withResetMillis(long millis) {
+        return new SimDeviceSpec(id, name, resetMethod, dmabufSupported, variantDriver, regions, millis);
     }
 
     public SimRegionSpec bar(int index) {
@@ -47,7 +67,18 @@ public record SimDeviceSpec(String id, String name, boolean resetMethod, boolean
             }
             regions.add(new SimRegionSpec(index, kind, size, Boolean.TRUE.equals(r.get("prefetchable"))));
         }
-        return new SimDeviceSpec(id, (String) m.getOrDefault("name", id), Boolean.TRUE.equals(m.get("reset")),
-                !Boolean.FALSE.equals(m.get("dmabuf")), Boolean.TRUE.equals(m.get("variant_driver")), regions);
+        boolean reset = Boolean.TRUE.equals(m.get("reset"));
+        long resetMillis = reset ? FLR_MILLIS : 0;
+        if (m.get("reset_ms") != null) {
+            if (!(m.get("reset_ms") instanceof Number n) || n.doubleValue() != n.longValue() || n.longValue() < 0) {
+                throw new IllegalArgumentException(id + ": reset_ms must be a whole number of milliseconds >= 0, got "
+                        + m.get("reset_ms"));
+            }
+            if (!reset) throw new IllegalArgumentException(id + ": reset_ms is given but the device has no reset method");
+            resetMillis = n.longValue();
+        }
+        return new SimDeviceSpec(id, (String) m.getOrDefault("name", id), reset,
+                !Boolean.FALSE.equals(m.get("dmabuf")), Boolean.TRUE.equals(m.get("variant_driver")), regions,
+                resetMillis);
     }
 }

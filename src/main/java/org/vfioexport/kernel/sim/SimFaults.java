@@ -50,6 +50,18 @@ public final class SimFaults {
         else hooks.put(step, hook);
     }
 
+    /**
+     * Whether a step whose name starts with {@code prefix} may be held up: a test hook is installed on it, or a
+     * delay is planned for it. The device asks before a call, so that a call a test holds does not hold an event
+     * loop too.
+     */
+    public boolean mayHold(String prefix) {
+        Plan p = plan;
+        if (p != null && p.nanos > 0 && p.step != null && p.step.startsWith(prefix)) return true;
+        for (String step : hooks.keySet()) if (step.startsWith(prefix)) return true;
+        return false;
+    }
+
     /** Steps entered so far. */
     public long calls() {
         return calls.get();

@@ -17,6 +17,7 @@ import org.vfioexport.kernel.sim.SimDmaBuf;
 import org.vfioexport.kernel.sim.SimSemantics;
 import org.vfioexport.testutil.Conf;
 import org.vfioexport.testutil.Fds;
+import org.vfioexport.testutil.Wait;
 
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
@@ -31,11 +32,18 @@ import static org.vfioexport.device.DeviceFixture.shape;
 import static org.vfioexport.testutil.Conf.GPU;
 import static org.vfioexport.testutil.Conf.NVME;
 
-/** The device verticle: message order in place of memory_lock, with the try-get rule for releases. */
-class DeviceVerticleTest {
+/**
+ * The device suite: the kernel-semantics scenarios T1–T10 through the device layer, with the try-get rule for
+ * releases and the reset's real duration. One body, run by {@link DeviceTest} over each scheduler of the
+ * {@link DeviceCore} (message order and the read-write lock), as Vert.x runs one test body on every transport.
+ */
+abstract class DeviceSuite {
     private static final long PG = 4096;
     private static Vertx vertx;
-    private DeviceFixture fx;
+    DeviceFixture fx;
+
+    /** The scheduler under test. */
+    abstract Discipline discipline();
 
     @BeforeAll
     static void vertx() {
@@ -47,9 +55,13 @@ class DeviceVerticleTest {
         await(vertx.close());
     }
 
+    static Vertx vertxInstance() {
+        return vertx;
+    }
+
     @BeforeEach
     void start() {
-        fx = new DeviceFixture(vertx, Conf.defaultSim(SimSemantics.V6_19));
+        fx = new DeviceFixture(vertx, Conf.defaultSim(SimSemantics.V6_19), discipline());
     }
 
     @AfterEach
@@ -74,11 +86,11 @@ class DeviceVerticleTest {
     void t1() {
         Export x = fx.export(NVME, 2, 0, PG);
         AtomicReference<Future<Export>> released = new AtomicReference<>();
-        fx.verticle(NVME).afterTryGet = e -> {
+        fx.core(NVME).afterTryGet = e -> {
             if (e == x && released.get() == null) offLoop(() -> released.set(fx.device(NVME).release(x, Cause.CLIENT)));
         };
         ResetResult r = await(fx.device(NVME).reset());
-        fx.verticle(NVME).afterTryGet = e -> {};
+        fx.core(NVME).afterTryGet = e -> {};
         assertEquals(1, r.revoked());
         assertEquals(0, r.restored(), "an export whose release began is not restored");
         await(released.get());
@@ -94,11 +106,11 @@ class DeviceVerticleTest {
         Export x = fx.export(NVME, 2, 0, PG), y = fx.export(NVME, 2, PG, PG);
         int yFd = y.fd();
         AtomicReference<Future<Export>> released = new AtomicReference<>();
-        fx.verticle(NVME).afterTryGet = e -> {
+        fx.core(NVME).afterTryGet = e -> {
             if (e == x && released.get() == null) offLoop(() -> released.set(fx.device(NVME).release(y, Cause.SESSION_END)));
         };
         ResetResult r = await(fx.device(NVME).reset());
-        fx.verticle(NVME).afterTryGet = e -> {};
+        fx.core(NVME).afterTryGet = e -> {};
         await(released.get());
         assertEquals(1, r.revoked(), "only x was revoked");
         // the failed try-get is where the release takes effect: y is never seen live through the reset
@@ -233,11 +245,12 @@ class DeviceVerticleTest {
     }
 
     @Test
-    @DisplayName("exports overlap on the worker pool; a reset waits for those in flight and holds back those after it")
+    @DisplayName("exports held in the kernel overlap; a reset waits for those in flight and holds back those after it")
     void sharedAndExclusive() throws Exception {
         java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch aEntered = new java.util.concurrent.CountDownLatch(1);
         long base = fx.kernel.faults().calls();
+        // a test holding the kernel call makes it a call that sleeps: the scheduler runs it off the device's loop
         fx.kernel.faults().onStep("feature.dma_buf_export", n -> {
             if (n == 1) {
                 aEntered.countDown();
@@ -253,8 +266,11 @@ class DeviceVerticleTest {
         Export b = fx.export(NVME, 2, PG, PG);                    // completes while a is still in the kernel
         assertFalse(a.isComplete(), "a is held in the kernel");
         Future<ResetResult> r = fx.device(NVME).reset();
+        Wait.untilEquals("the reset waiting for admission behind a", DeviceFixture.WAIT_MS, 1,
+                () -> fx.managed(NVME).waitingForAdmission());
         Future<Export> c = fx.device(NVME).export(new ExportRequest("t", 2, List.of(new DmaRange(2 * PG, PG)), 0));
-        await(fx.device(NVME).describe());                        // every message above has reached the loop
+        Wait.untilEquals("c waiting for admission behind the reset", DeviceFixture.WAIT_MS, 2,
+                () -> fx.managed(NVME).waitingForAdmission());
         assertFalse(r.isComplete() || c.isComplete(), "the reset waits for a; c waits behind the reset");
         release.countDown();
         await(r);
@@ -266,6 +282,46 @@ class DeviceVerticleTest {
                 "export.restored:" + bId + ":reset", "export.restored:" + aId + ":reset", "device.state:reset:ready",
                 "export.created:3:client:live"), shape(fx.eventsOf(NVME)));
         assertTrue(fx.kernel.faults().calls() > base);
+    }
+
+    @Test
+    @DisplayName("a reset holds its device as long as its reset method does; the device still answers, other devices export")
+    void aResetTakesItsTimeWithoutHoldingAnythingElse() throws Exception {
+        Export x = fx.export(NVME, 2, 0, PG);
+        // 100 ms, as configured (an FLR): the reset's duration is at least the reset method's wait
+        ResetResult timed = await(fx.device(NVME).reset());
+        assertTrue(timed.durationMicros() >= fx.kernel.device(NVME).spec().resetMillis() * 1000,
+                "a reset lasted " + timed.durationMicros() + " us, shorter than its reset method's wait");
+
+        // now hold a reset inside the kernel, where its wait would be, and look at everything else meanwhile
+        java.util.concurrent.CountDownLatch inReset = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch finish = new java.util.concurrent.CountDownLatch(1);
+        AtomicReference<Boolean> onEventLoop = new AtomicReference<>();
+        fx.kernel.faults().onStep("reset.try_reset", n -> {
+            onEventLoop.set(io.vertx.core.Context.isOnEventLoopThread());
+            inReset.countDown();
+            try {
+                assertTrue(finish.await(DeviceFixture.WAIT_MS, java.util.concurrent.TimeUnit.MILLISECONDS));
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+        });
+        Future<ResetResult> r = fx.device(NVME).reset();
+        assertTrue(inReset.await(DeviceFixture.WAIT_MS, java.util.concurrent.TimeUnit.MILLISECONDS));
+        assertEquals(Boolean.FALSE, onEventLoop.get(), "a reset sleeps: it must not run on an event loop");
+        assertEquals(DeviceState.RESETTING, await(fx.device(NVME).describe()).state(), "the device answers during its reset");
+        Export other = fx.export(GPU, 2, 0, PG);                     // another device is not held by this reset
+        assertEquals(ExportState.LIVE, other.state());
+        Future<Export> held = fx.device(NVME).export(new ExportRequest("t", 2, List.of(new DmaRange(PG, PG)), 0));
+        Wait.untilEquals("an export of the resetting device waiting for admission", DeviceFixture.WAIT_MS, 1,
+                () -> fx.managed(NVME).waitingForAdmission());
+        assertFalse(r.isComplete() || held.isComplete(), "the reset holds its device; the export waits for it");
+        finish.countDown();
+        await(r);
+        assertEquals(ExportState.LIVE, await(held).state());
+        fx.kernel.faults().onStep("reset.try_reset", null);
+        assertEquals(ExportState.LIVE, x.state());
+        fx.checkInvariants();
     }
 
     @Test
@@ -284,7 +340,25 @@ class DeviceVerticleTest {
     }
 
     @Test
-    @DisplayName("kernel refusals reach the caller as KernelException with the errno, and leave nothing behind")
+    @DisplayName("T8 (7.1) memory off, then device close: one revoke, the export released by the close, nothing left")
+    void t8() {
+        try (DeviceFixture v71 = new DeviceFixture(vertxInstance(), Conf.defaultSim(SimSemantics.V7_1), discipline())) {
+            Export x = v71.export(NVME, 2, 0, PG);
+            int fd = x.fd();
+            var kernelDevice = v71.kernel.device(NVME);
+            await(v71.device(NVME).setMemory(false));
+            await(v71.device(NVME).close(Cause.DEVICE_CLOSE));
+            assertFalse(Fds.isOpen(fd));
+            assertEquals(0, kernelDevice.registrations(), "no registration left, none dropped twice");
+            assertEquals(List.of("export.created:1:client:live", "device.state:memory-disable:memory-disabled",
+                    "export.revoked:1:memory-disable", "export.released:1:device-close",
+                    "device.state:device-close:closed"), shape(v71.eventsOf(NVME)));
+            v71.checkInvariants();
+        }
+    }
+
+    @Test
+    @DisplayName("T10 kernel refusals reach the caller as KernelException with the errno, and leave nothing behind")
     void kernelErrors() {
         long fds = Fds.open();
         Throwable empty = failure(fx.device(NVME).export(new ExportRequest("t", 2, List.of(), 0)));
@@ -319,7 +393,7 @@ class DeviceVerticleTest {
         var spec = new org.vfioexport.kernel.sim.SimDeviceSpec("0000:05:00.0", "variant", true, true, true,
                 List.of(new org.vfioexport.kernel.sim.SimRegionSpec(0, org.vfioexport.kernel.RegionKind.MMIO, 1 << 20, false)));
         try (DeviceFixture variant = new DeviceFixture(vertx, new org.vfioexport.kernel.sim.SimKernel(List.of(spec),
-                SimSemantics.V6_19, true))) {
+                SimSemantics.V6_19, true), discipline())) {
             DeviceSnapshot s = await(variant.device("0000:05:00.0").describe());
             assertTrue(s.dmabufUnsupported().contains("EOPNOTSUPP"), s.dmabufUnsupported());
             Throwable t = failure(variant.device("0000:05:00.0").export(new ExportRequest("t", 0, List.of(new DmaRange(0, PG)), 0)));
