@@ -288,6 +288,7 @@ final class Dispatcher {
         }
         if (session.service().isShuttingDown()) return Future.failedFuture(RpcException.shuttingDown());
         if (!session.isAuthorised() && !session.service().methods().isPublic(name)) {
+            Audited.refused(session, name);
             return Future.failedFuture(RpcException.denied("permission denied: uid " + session.peer().uid() + " gid "
                     + session.peer().gid() + " is not allowed by the policy (allow_uids, allow_gids); closing the connection"));
         }

@@ -1,5 +1,6 @@
 package org.vfioexport.api;
 
+import org.vfioexport.audit.Audit;
 import org.vfioexport.device.DeviceManager;
 import org.vfioexport.events.EventHub;
 
@@ -23,6 +24,7 @@ public final class Service {
     private final DeviceManager devices;
     private final EventHub hub;
     private final Policy policy;
+    private final Audit audit;
     private final String backend;
     private final int maxLineBytes;
     private final long startNanos = System.nanoTime();
@@ -32,13 +34,14 @@ public final class Service {
     private final Map<String, List<Region>> regions = new ConcurrentHashMap<>();
     private volatile boolean shuttingDown;
 
-    public Service(DeviceManager devices, EventHub hub, Policy policy, String backend, int maxLineBytes) {
+    public Service(DeviceManager devices, EventHub hub, Policy policy, String backend, int maxLineBytes, Audit audit) {
         this.devices = devices;
         this.hub = hub;
         this.policy = policy;
         this.backend = backend;
         this.maxLineBytes = maxLineBytes;
-        this.methods = ServiceMethods.registry("sim".equals(backend));
+        this.audit = audit;
+        this.methods = ServiceMethods.registry("sim".equals(backend), audit.enabled());
     }
 
     /**
@@ -69,6 +72,11 @@ public final class Service {
 
     public Policy policy() {
         return policy;
+    }
+
+    /** The audit journal (or {@link Audit#OFF}). */
+    public Audit audit() {
+        return audit;
     }
 
     public String backend() {

@@ -28,9 +28,11 @@ public final class ServiceMethods {
 
     /**
      * Every method, registered here and nowhere else. The importer methods exist only on the simulated kernel,
-     * where a userspace client can play a peer-to-peer importer; on Linux importers are drivers.
+     * where a userspace client can play a peer-to-peer importer; on Linux importers are drivers. The methods that
+     * change something are recorded in the audit journal ({@link Audited}); {@code audit.query} exists while it is
+     * enabled.
      */
-    public static MethodRegistry registry(boolean simulatedImporters) {
+    public static MethodRegistry registry(boolean simulatedImporters, boolean audit) {
         MethodRegistry r = new MethodRegistry();
         r.register("rpc.methods", (s, p) -> {
             p.only();
@@ -39,14 +41,15 @@ public final class ServiceMethods {
         r.register("server.info", ServiceMethods::serverInfo);
         r.register("device.list", ServiceMethods::deviceList);
         r.register("device.get", ServiceMethods::deviceGet);
-        r.register("device.reset", ServiceMethods::deviceReset);
-        r.register("device.set_memory", ServiceMethods::deviceSetMemory);
-        r.register("export.create", ServiceMethods::exportCreate);
-        r.register("export.release", ServiceMethods::exportRelease);
+        r.register("device.reset", Audited.deviceReset(ServiceMethods::deviceReset));
+        r.register("device.set_memory", Audited.deviceSetMemory(ServiceMethods::deviceSetMemory));
+        r.register("export.create", Audited.exportCreate(ServiceMethods::exportCreate));
+        r.register("export.release", Audited.exportRelease(ServiceMethods::exportRelease));
         r.register("export.get", ServiceMethods::exportGet);
         r.register("export.list", ServiceMethods::exportList);
         r.register("events.subscribe", ServiceMethods::eventsSubscribe);
         r.register("events.unsubscribe", ServiceMethods::eventsUnsubscribe);
+        if (audit) r.register("audit.query", Audited::query);
         if (simulatedImporters) {
             r.register("importer.attach", ServiceMethods::importerAttach);
             r.register("importer.map", ServiceMethods::importerMap);

@@ -9,6 +9,7 @@ import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.NetSocket;
+import org.vfioexport.audit.Who;
 import org.vfioexport.device.DeviceHandle;
 import org.vfioexport.device.Export;
 import org.vfioexport.device.ExportState;
@@ -35,6 +36,8 @@ public final class Session {
     private final NetSocket socket;
     private final FdWriter writer;
     private final Posix.PeerCred peer;
+    /** The peer for the audit journal, its executable read now: a pid reused later cannot change it. */
+    private final Who who;
     private final UserAccounts.Account account;
     private final boolean authorised;
     private final String id = "conn-" + IDS.incrementAndGet();
@@ -56,6 +59,7 @@ public final class Session {
         this.socket = socket;
         this.writer = writer;
         this.peer = peer;
+        this.who = Who.of(peer.pid(), peer.uid(), peer.gid());
         this.account = account;
         this.authorised = service.policy().allows(peer);
         account.add(this);
@@ -77,6 +81,10 @@ public final class Session {
 
     public Posix.PeerCred peer() {
         return peer;
+    }
+
+    public Who who() {
+        return who;
     }
 
     public UserAccounts.Account account() {

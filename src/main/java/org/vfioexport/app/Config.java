@@ -63,6 +63,7 @@ public final class Config {
         if (eventRetention() < 1) throw new StartupException("event_retention must be at least 1, got " + eventRetention());
         try {
             org.vfioexport.api.Policy.fromConfig(policy(), 0, 1024);
+            audit();
         } catch (IllegalArgumentException e) {
             throw new StartupException(e.getMessage(), e);
         }
@@ -135,6 +136,11 @@ public final class Config {
 
     public JsonObject policy() {
         return json.getJsonObject("policy", new JsonObject());
+    }
+
+    /** The {@code audit} section with its defaults (docs/audit.md); a bad value throws IllegalArgumentException. */
+    public org.vfioexport.audit.AuditSettings audit() {
+        return org.vfioexport.audit.AuditSettings.fromConfig(json.getJsonObject("audit"), socket());
     }
 
     /** Device display names from the {@code devices} section. */

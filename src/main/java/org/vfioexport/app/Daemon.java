@@ -8,6 +8,7 @@ import org.vfioexport.api.GuardedTransport;
 import org.vfioexport.api.Policy;
 import org.vfioexport.api.Service;
 import org.vfioexport.api.Session;
+import org.vfioexport.audit.Audit;
 import org.vfioexport.device.DeviceManager;
 import io.micrometer.core.instrument.Metrics;
 import org.vfioexport.events.EventHub;
@@ -45,10 +46,12 @@ public final class Daemon {
     private final Service service;
     private final ApiServer server;
     private final Path socket;
+    private final Audit audit;
     private boolean stopped;
 
     private Daemon(Vertx vertx, VfioKernel kernel, SocketLock lock, DeviceManager devices, Service service,
-                   ApiServer server, Path socket) {
+                   ApiServer server, Path socket, Audit audit) {
+        this.audit = audit;
         this.vertx = vertx;
         this.kernel = kernel;
         this.lock = lock;
@@ -73,6 +76,7 @@ public final class Daemon {
         SocketLock lock = SocketLock.acquire(socket);
         Vertx vertx = null;
         VfioKernel k = kernel;
+        Audit audit = Audit.OFF;
         try {
             if (k == null) k = Backends.create(config.backend(), config);
             vertx = Vertx.builder().withTransport(GuardedTransport.epoll()).build();
@@ -90,17 +94,20 @@ public final class Daemon {
             } catch (IllegalArgumentException e) {
                 throw new StartupException("configuration: " + e.getMessage(), e);
             }
-            Service service = new Service(devices, hub, policy, k.name(), config.maxLineBytes());
+            audit = AuditJournals.open(config.audit(), k.name(), socket); // says on stderr if the last run died
+            Service service = new Service(devices, hub, policy, k.name(), config.maxLineBytes(), audit);
             await(service.loadRegions(), "reading the region tables");
             ApiServer server = new ApiServer(vertx, service);
             await(server.listen(socket, config.socketMode(), config.socketGroup()), "listening on " + socket);
-            return new Daemon(vertx, k, lock, devices, service, server, socket);
+            return new Daemon(vertx, k, lock, devices, service, server, socket, audit);
         } catch (StartupException | RuntimeException e) {
+            audit.close();
             closeQuietly(vertx);
             if (k != null) k.close();
             lock.close();
             throw e;
         } catch (Exception e) {
+            audit.close();
             if (vertx != null) vertx.close();
             if (k != null) k.close();
             lock.close();
@@ -196,6 +203,7 @@ public final class Daemon {
             System.err.println("vfio-exportd: cannot remove " + socket + ": " + e.getMessage());
         }
         kernel.close();
+        audit.close(); // daemon.stop: after every release was recorded
         lock.close();
     }
 

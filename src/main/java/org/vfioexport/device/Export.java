@@ -188,8 +188,8 @@ public final class Export {
         return release.get() != null;
     }
 
-    /** The release's cause; only after it began. */
-    Cause releaseCause() {
+    /** The release's cause; only after it began (always so once {@link #whenReleased()} completed). */
+    public Cause releaseCause() {
         return release.get().cause();
     }
 

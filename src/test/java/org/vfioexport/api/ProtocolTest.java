@@ -72,7 +72,7 @@ class ProtocolTest {
         try (VfioExportClient c = daemon.connect()) {
             assertEquals(List.of("rpc.methods", "server.info", "device.list", "device.get", "device.reset",
                             "device.set_memory", "export.create", "export.release", "export.get", "export.list",
-                            "events.subscribe", "events.unsubscribe", "importer.attach", "importer.map",
+                            "events.subscribe", "events.unsubscribe", "audit.query", "importer.attach", "importer.map",
                             "importer.unmap", "importer.detach"),
                     c.request("rpc.methods").getJsonArray("methods").getList());
         }

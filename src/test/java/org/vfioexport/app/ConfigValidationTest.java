@@ -35,11 +35,28 @@ class ConfigValidationTest {
             "{\"backend\":3}                                                  | backend: must be a string",
             "{\"max_line_bytes\":{}}                                          | max_line_bytes: must be a whole number",
             "{\"a\":1,\"a\":2}                                                | not valid JSON: Duplicate field 'a'",
+            "{\"audit\":{\"max_byte\":4096}}                                  | audit.max_byte: unknown key \"max_byte\"",
+            "{\"audit\":{\"keep\":\"3\"}}                                     | audit.keep: must be a whole number",
+            "{\"audit\":{\"enabled\":\"yes\"}}                                | audit.enabled: must be true or false",
+            "{\"audit\":[]}                                                   | audit: must be an object",
     })
     void eachErrorNamesItsPath(String json, String expected) {
         ConfigSchema.InvalidConfigException e = assertThrows(ConfigSchema.InvalidConfigException.class,
                 () -> ConfigSchema.bind(json));
         assertTrue(e.getMessage().startsWith(expected.strip()), e.getMessage());
+    }
+
+    @ParameterizedTest(name = "{0} -> {1}")
+    @CsvSource(delimiter = '|', value = {
+            "{\"audit\":{\"keep\":0}}            | audit.keep must be 1 to 1000, got 0",
+            "{\"audit\":{\"max_bytes\":100}}     | audit.max_bytes must be at least 4096, got 100",
+            "{\"audit\":{\"fsync_ms\":-1}}       | audit.fsync_ms must be 0 to 60000, got -1",
+            "{\"audit\":{\"path\":\"\"}}         | audit.path must name a file, got ''",
+    })
+    void auditValuesOutOfRangeAreRefused(String json, String expected) throws Exception {
+        ConfigSchema.bind(json);
+        StartupException e = assertThrows(StartupException.class, () -> new Config(new io.vertx.core.json.JsonObject(json)).validate());
+        assertEquals(expected.strip(), e.getMessage());
     }
 
     @Test
