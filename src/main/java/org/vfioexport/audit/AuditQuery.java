@@ -40,9 +40,13 @@ public record AuditQuery(String device, Long uid, String event, Instant since, I
         long[] lastSeq = {afterSeq};
         boolean[] truncated = {false};
         List<FileChannel> open = JournalReader.openAllOldestFirst(files);
+        LineFilter quick = new LineFilter(from, to);
         try {
             for (FileChannel ch : open) {
-                boolean more = JournalReader.forEach(ch, r -> {
+                boolean more = JournalReader.forEachLine(ch, line -> {
+                    if (!quick.mayMatch(line, lastSeq[0])) return true;
+                    JsonObject r = JournalReader.parse(line);
+                    if (r == null) return true;
                     long seq = r.getValue("seq") instanceof Number n ? n.longValue() : -1;
                     if (seq <= lastSeq[0]) return true; // before the page, or met twice across a rotation
                     String ts = r.getValue("ts") instanceof String s ? s : "";
@@ -66,6 +70,50 @@ public record AuditQuery(String device, Long uid, String event, Instant since, I
         JsonObject result = new JsonObject().put("records", out).put("truncated", truncated[0]);
         if (truncated[0]) result.put("next_after_seq", lastSeq[0]);
         return result;
+    }
+
+    /**
+     * A cheap look at a line before it is parsed, on what the writer puts first ({@code {"ts":"...","seq":N,})
+     * and on strings any matching line must contain: most lines of a large journal are skipped unparsed. Only a
+     * necessary condition; {@link #match} decides.
+     */
+    private final class LineFilter {
+        private final String from;
+        private final String to;
+        private final String eventText;
+        private final String deviceText;
+        private final String[] uidTexts;
+
+        LineFilter(String from, String to) {
+            this.from = from;
+            this.to = to;
+            this.eventText = event != null && plain(event) ? "\"event\":\"" + event + "\"" : null;
+            this.deviceText = device != null && plain(device) ? "\"" + device + "\"" : null;
+            Long u = uid != null ? uid : onlyUid;
+            this.uidTexts = u == null ? null : new String[] {"\"uid\":" + u + ",", "\"uid\":" + u + "}"};
+        }
+
+        boolean mayMatch(String line, long afterSeq) {
+            String ts = JournalReader.tsOf(line);
+            if (ts != null) {
+                if (from != null && ts.compareTo(from) < 0) return false;
+                if (to != null && ts.compareTo(to) > 0) return false;
+                long seq = JournalReader.seqOf(line);
+                if (seq >= 0 && seq <= afterSeq) return false;
+            }
+            if (eventText != null && !line.contains(eventText)) return false;
+            if (deviceText != null && !line.contains(deviceText)) return false;
+            return uidTexts == null || line.contains(uidTexts[0]) || line.contains(uidTexts[1]);
+        }
+
+        /** Written as is inside a JSON string: nothing to escape. */
+        private static boolean plain(String s) {
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                if (c < 0x20 || c == '"' || c == '\\' || c > 0x7e) return false;
+            }
+            return true;
+        }
     }
 
     /** {@code r} as this query shows it, or null when it does not match. */

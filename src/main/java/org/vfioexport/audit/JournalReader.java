@@ -24,24 +24,54 @@ import java.util.function.Predicate;
 final class JournalReader {
     private JournalReader() {}
 
-    /** Hands each record of {@code file} to {@code sink} until it returns false; false if it did. */
-    static boolean forEach(FileChannel file, Predicate<JsonObject> sink) throws IOException {
+    /** Hands each line of {@code file} to {@code sink} until it returns false; false if it did. */
+    static boolean forEachLine(FileChannel file, Predicate<String> sink) throws IOException {
         BufferedReader r = new BufferedReader(new InputStreamReader(Channels.newInputStream(file), StandardCharsets.UTF_8),
                 1 << 16);
         String line;
         while ((line = r.readLine()) != null) {
-            JsonObject record = parse(line);
-            if (record != null && !sink.test(record)) return false;
+            if (!sink.test(line)) return false;
         }
         return true;
     }
 
-    static boolean forEach(Path file, Predicate<JsonObject> sink) throws IOException {
+    static boolean forEachLine(Path file, Predicate<String> sink) throws IOException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
-            return forEach(ch, sink);
+            return forEachLine(ch, sink);
         } catch (NoSuchFileException e) {
             return true; // rotated away meanwhile
         }
+    }
+
+    private static final String PREFIX = "{\"ts\":\"";
+    private static final int TS_END = PREFIX.length() + 24;
+    private static final String SEQ = "\",\"seq\":";
+
+    /** The {@code ts} of a line in the writer's format ({@code {"ts":"...","seq":N,...}), or null. */
+    static String tsOf(String line) {
+        return line.startsWith(PREFIX) && line.startsWith(SEQ, TS_END) ? line.substring(PREFIX.length(), TS_END) : null;
+    }
+
+    /** The {@code seq} of a line in the writer's format, or -1. */
+    static long seqOf(String line) {
+        if (tsOf(line) == null) return -1;
+        long seq = 0;
+        int i = TS_END + SEQ.length(), digits = 0;
+        for (char c; i < line.length() && (c = line.charAt(i)) >= '0' && c <= '9'; i++) {
+            if (++digits > 18) return -1;
+            seq = seq * 10 + (c - '0');
+        }
+        return digits == 0 ? -1 : seq;
+    }
+
+    /** The first {@code "name":"value"} of a line (value taken up to the next quote), or null. */
+    static String stringField(String line, String name) {
+        String key = "\"" + name + "\":\"";
+        int at = line.indexOf(key);
+        if (at < 0) return null;
+        int from = at + key.length();
+        int to = line.indexOf('"', from);
+        return to < 0 ? null : line.substring(from, to);
     }
 
     static JsonObject parse(String line) {

@@ -23,29 +23,32 @@ public record PreviousRun(long lastSeq, boolean died, long pid, String started, 
 
     static PreviousRun read(JournalFiles files) throws IOException {
         List<Path> oldestFirst = files.existingOldestFirst();
-        List<List<JsonObject>> newerFirst = new ArrayList<>(); // files after the anchor file, newest first
-        List<JsonObject> tail = List.of();
+        List<List<String>> newerFirst = new ArrayList<>(); // files after the anchor file, newest first
+        List<String> tail = List.of();
         for (int i = oldestFirst.size() - 1; i >= 0; i--) {
-            List<JsonObject> records = new ArrayList<>();
-            JournalReader.forEach(oldestFirst.get(i), records::add);
-            int anchor = lastAnchor(records);
+            List<String> lines = new ArrayList<>();
+            JournalReader.forEachLine(oldestFirst.get(i), lines::add);
+            int anchor = lastAnchor(lines);
             if (anchor >= 0) {
-                tail = records.subList(anchor, records.size()); // earlier records there belong to earlier runs
+                tail = lines.subList(anchor, lines.size()); // earlier lines there belong to earlier runs
                 break;
             }
-            newerFirst.add(records);
+            newerFirst.add(lines);
         }
         RunState state = new RunState();
-        for (JsonObject r : tail) state.apply(r);
-        for (List<JsonObject> f : newerFirst.reversed()) for (JsonObject r : f) state.apply(r);
+        for (String l : tail) state.applyLine(l);
+        for (List<String> f : newerFirst.reversed()) for (String l : f) state.applyLine(l);
         return new PreviousRun(state.lastSeq(), state.open(), state.runPid(), state.runStart(), state.lastTs(),
                 state.liveExports());
     }
 
-    private static int lastAnchor(List<JsonObject> records) {
-        for (int i = records.size() - 1; i >= 0; i--) {
-            Object e = records.get(i).getValue("event");
-            if (AuditRecord.DAEMON_START.equals(e) || AuditRecord.JOURNAL_ROTATED.equals(e)) return i;
+    private static int lastAnchor(List<String> lines) {
+        for (int i = lines.size() - 1; i >= 0; i--) {
+            String event = JournalReader.stringField(lines.get(i), "event");
+            if ((AuditRecord.DAEMON_START.equals(event) || AuditRecord.JOURNAL_ROTATED.equals(event))
+                    && JournalReader.parse(lines.get(i)) != null) {
+                return i;
+            }
         }
         return -1;
     }

@@ -21,7 +21,31 @@ final class RunState {
     private String runStart;
     private String lastTs;
     private long lastSeq;
-    private final Map<String, JsonObject> live = new LinkedHashMap<>();
+    /** Live exports by id: the summary, or (replayed from lines) the create record's line, parsed only if still live. */
+    private final Map<String, Object> live = new LinkedHashMap<>();
+
+    /**
+     * As {@link #apply} on the parsed line, but the many {@code export.create} and {@code export.release} lines of
+     * a long run are read without parsing them: the writer's format puts {@code ts}, {@code seq} and
+     * {@code event} first, and a string value cannot hold an unescaped quote, so the first {@code "event":"} and
+     * {@code "export_id":"} are the record's own. A line that does not look complete is parsed (and, torn, skipped).
+     */
+    void applyLine(String line) {
+        String event = JournalReader.stringField(line, "event");
+        boolean export = AuditRecord.EXPORT_CREATE.equals(event) || AuditRecord.EXPORT_RELEASE.equals(event);
+        long seq = JournalReader.seqOf(line);
+        if (!export || seq < 0 || !line.endsWith("}")) {
+            JsonObject r = JournalReader.parse(line);
+            if (r != null) apply(r);
+            return;
+        }
+        lastSeq = Math.max(lastSeq, seq);
+        lastTs = JournalReader.tsOf(line);
+        String id = JournalReader.stringField(line, "export_id");
+        if (id == null || !line.contains("\"ok\":true")) return;
+        if (AuditRecord.EXPORT_CREATE.equals(event)) live.put(id, line);
+        else live.remove(id);
+    }
 
     void apply(JsonObject r) {
         if (r.getValue("seq") instanceof Number n) lastSeq = Math.max(lastSeq, n.longValue());
@@ -89,7 +113,12 @@ final class RunState {
     }
 
     List<JsonObject> liveExports() {
-        return new ArrayList<>(live.values());
+        List<JsonObject> out = new ArrayList<>(live.size());
+        for (Object o : live.values()) {
+            if (o instanceof JsonObject j) out.add(j);
+            else if (JournalReader.parse((String) o) instanceof JsonObject r) out.add(summary(r));
+        }
+        return out;
     }
 
     /** The checkpoint that opens a new file: this run and its live exports. */
