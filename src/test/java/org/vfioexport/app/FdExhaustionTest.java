@@ -44,6 +44,7 @@ class FdExhaustionTest {
 
     @Test
     void anExportWhoseFdCannotBeDuplicatedIsReleasedAndSaysSo() throws Exception {
+        int undeliverable = 3;
         try (DaemonProcess d = DaemonProcess.startWithFdLimit(dir, 200, UNLIMITED); VfioExportClient c = d.connect()) {
             // fill the daemon's fd table with exports (each holds one fd there) until the kernel says EMFILE
             List<String> held = new ArrayList<>();
@@ -60,6 +61,7 @@ class FdExhaustionTest {
                     assertTrue(kernel || dup, "expected EMFILE from the kernel or from dup, got " + e.code() + " " + e.getMessage());
                     // a failed dup released its export, whose buffer's fd is free again; a failed buffer took none
                     oneFree = dup;
+                    if (dup) undeliverable++;
                     break;
                 }
             }
@@ -75,6 +77,10 @@ class FdExhaustionTest {
             // the undeliverable exports were released: only the held ones remain
             assertEquals(held.size(), c.request("server.info").getInteger("exports"));
         }
+        // and the audit journal says so: created, then released with cause undeliverable
+        List<JsonObject> journal = java.nio.file.Files.readAllLines(dir.resolve("vfio-export.audit.jsonl")).stream()
+                .map(JsonObject::new).toList();
+        assertEquals(undeliverable, journal.stream().filter(r -> "undeliverable".equals(r.getString("cause"))).count());
     }
 
     private static RpcError expectError(VfioExportClient c) throws IOException {
