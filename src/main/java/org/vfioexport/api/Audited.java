@@ -50,15 +50,16 @@ final class Audited {
 
     static RpcMethod exportRelease(RpcMethod m) {
         return (s, p) -> {
-            // the export's device, looked up before the release makes it forget the export
-            String[] device = {null};
-            param(new JsonObject(), "export_id", () -> {
-                Export e = s.ownedExport(p.string("export_id"));
-                if (e != null) device[0] = e.device();
-                return null;
-            });
+            // the export's device, looked up before the release makes the session forget the export
+            Export known = null;
+            try {
+                known = s.ownedExport(p.string("export_id"));
+            } catch (RpcException e) {
+                // no well-typed export_id: the method refuses it, and the record says so
+            }
+            String device = known == null ? null : known.device();
             return call(AuditRecord.EXPORT_RELEASE, m, s, p, (r, s2, p2, reply) -> {
-                if (device[0] != null) r.put("device", device[0]);
+                if (device != null) r.put("device", device);
                 param(r, "export_id", () -> p2.string("export_id"));
                 r.put("cause", Cause.CLIENT.wire);
             });

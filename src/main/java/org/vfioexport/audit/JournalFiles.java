@@ -35,12 +35,15 @@ final class JournalFiles {
         return keep;
     }
 
-    /** Current becomes {@code .1}, {@code .1} becomes {@code .2}, ..., {@code .keep} is deleted. */
+    /**
+     * Current becomes {@code .1}, {@code .1} becomes {@code .2}, ..., {@code .keep} is deleted. Only regular files
+     * are moved or deleted: anything else in the way (a directory, a symlink) makes the rotation fail instead.
+     */
     void rotate() throws IOException {
-        Files.deleteIfExists(file(keep));
+        if (Files.isRegularFile(file(keep), LinkOption.NOFOLLOW_LINKS)) Files.delete(file(keep));
         for (int i = keep - 1; i >= 0; i--) {
             Path from = file(i);
-            if (Files.exists(from, LinkOption.NOFOLLOW_LINKS)) {
+            if (Files.isRegularFile(from, LinkOption.NOFOLLOW_LINKS)) {
                 Files.move(from, file(i + 1), StandardCopyOption.ATOMIC_MOVE);
             }
         }

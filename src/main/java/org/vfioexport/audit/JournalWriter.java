@@ -60,14 +60,19 @@ final class JournalWriter {
     private final AtomicLong lost = new AtomicLong();
     private final ByteArrayOutputStream pending = new ByteArrayOutputStream(1 << 16);
     private int pendingRecords;
+    /** The count of a {@code journal.lost} record among the pending ones (0: none): if that write fails too, it is carried on. */
+    private long pendingLostCount;
     private final Thread thread;
     private FileChannel out;
     private long size;
-    /** Bytes of the checkpoint at the top of the current file: a file holding only it is not rotated again. */
+    /** Bytes of the checkpoint at the top of the current file, which max_bytes does not count. */
     private long checkpointBytes;
+    /** After a failed rotation, the size at which to try again (another max_bytes on): not at every record. */
+    private long retryRotationAt;
     private long seq;
     private long unsyncedSince = -1;
     private String failing;
+    private boolean writeFailing;
 
     JournalWriter(JournalFiles files, AuditSettings settings, Who daemon, long lastSeq) throws IOException {
         this.files = files;
@@ -127,25 +132,34 @@ final class JournalWriter {
                 return;
             }
             Stop stop = null;
-            long lostBefore = lost.getAndSet(0);
-            if (lostBefore > 0) stamp(AuditRecord.of(AuditRecord.JOURNAL_LOST, daemon).put("count", lostBefore));
-            for (Task t : batch) {
-                switch (t) {
-                    case Append a -> {
-                        stamp(a.record());
-                        written.add(a.done());
-                    }
-                    case Barrier b -> written.add(b.done());
-                    case Stop s -> {
-                        stamp(s.last());
-                        stop = s;
-                        written.add(s.done());
+            try {
+                long lostBefore = lost.getAndSet(0);
+                if (lostBefore > 0) {
+                    stamp(AuditRecord.of(AuditRecord.JOURNAL_LOST, daemon).put("count", lostBefore));
+                    pendingLostCount = lostBefore;
+                }
+                for (Task t : batch) {
+                    switch (t) {
+                        case Append a -> {
+                            written.add(a.done());
+                            stamp(a.record());
+                        }
+                        case Barrier b -> written.add(b.done());
+                        case Stop s -> {
+                            stop = s;
+                            written.add(s.done());
+                            stamp(s.last());
+                        }
                     }
                 }
+                flush();
+                if (unsyncedSince >= 0 && (stop != null || fsyncNanos == 0 || System.nanoTime() - unsyncedSince >= fsyncNanos)) sync();
+            } catch (RuntimeException e) {
+                // a bug must not stop the journal, nor leave requests waiting for their records
+                report("an unexpected error: " + e);
+            } finally {
+                for (Promise<Void> p : written) p.tryComplete();
             }
-            flush();
-            if (unsyncedSince >= 0 && (stop != null || fsyncNanos == 0 || System.nanoTime() - unsyncedSince >= fsyncNanos)) sync();
-            for (Promise<Void> p : written) p.tryComplete();
             if (stop != null) {
                 closeQuietly();
                 return;
@@ -155,9 +169,19 @@ final class JournalWriter {
 
     /** Gives {@code record} its ts and seq and adds its line to the pending batch, rotating first if it would not fit. */
     private void stamp(JsonObject record) {
-        Line line = line(record);
-        long used = size + pending.size();
-        if (used + line.bytes().length > maxBytes && used > checkpointBytes) {
+        Line line;
+        try {
+            line = line(record);
+        } catch (RuntimeException e) { // a value JSON cannot encode: a bug, reported, the record lost
+            seq--;
+            lost.incrementAndGet();
+            report("a record could not be encoded: " + e);
+            return;
+        }
+        // max_bytes bounds the records after the checkpoint: a large checkpoint (many live exports) must not make
+        // every following record rotate again
+        long used = size + pending.size() - checkpointBytes;
+        if (used + line.bytes().length > maxBytes && used > 0 && used >= retryRotationAt) {
             seq--; // the checkpoint comes first, and takes the next seq
             rotate();
             line = line(record);
@@ -175,18 +199,22 @@ final class JournalWriter {
         return new Line(json, (json.encode() + "\n").getBytes(StandardCharsets.UTF_8));
     }
 
-    /** The current file becomes {@code .1}; the new one starts with the checkpoint of this run. */
+    /**
+     * The current file becomes {@code .1}; the new one starts with the checkpoint of this run. If the renames
+     * fail, writing goes on in the current file (past max_bytes), and rotation is tried again later.
+     */
     private void rotate() {
         flush();
-        if (out != null) {
-            sync();
-            closeQuietly();
-        }
+        sync(); // the rotated file is complete on disk
         try {
             files.rotate();
         } catch (IOException e) {
-            report("rotating " + files.current() + " failed: " + e.getMessage() + "; writing on past max_bytes");
+            report("rotating " + files.current() + " failed: " + e + "; writing on past max_bytes");
+            retryRotationAt = size + pending.size() - checkpointBytes + maxBytes;
+            return;
         }
+        retryRotationAt = 0;
+        closeQuietly();
         try {
             open(false);
         } catch (IOException e) {
@@ -224,21 +252,24 @@ final class JournalWriter {
     private void flush() {
         if (pending.size() == 0) return;
         byte[] bytes = pending.toByteArray();
-        int records = pendingRecords;
+        long records = pendingLostCount > 0 ? pendingRecords - 1 + pendingLostCount : pendingRecords;
         pending.reset();
         pendingRecords = 0;
+        pendingLostCount = 0;
         try {
             if (out == null) open(false);
             ByteBuffer b = ByteBuffer.wrap(bytes);
             while (b.hasRemaining()) out.write(b);
             size += bytes.length;
             if (unsyncedSince < 0) unsyncedSince = System.nanoTime();
-            if (failing != null) {
+            if (writeFailing) {
                 System.err.println("vfio-exportd: audit journal: writing " + files.current() + " again");
+                writeFailing = false;
                 failing = null;
             }
         } catch (IOException e) {
             lost.addAndGet(records);
+            writeFailing = true;
             report("writing " + files.current() + " failed: " + e.getMessage() + "; records are being lost");
             closeQuietly();
         }
