@@ -4,6 +4,9 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.json.JsonObject;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
@@ -24,9 +27,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * One daemon at a time writes a journal: {@code <journal>.lock} is held with an exclusive lock meanwhile.
  */
 public final class AuditJournal implements Audit {
+    private static final Logger log = LoggerFactory.getLogger(AuditJournal.class);
     /** Queries waiting or running at once; more are refused (each may read the whole retained journal). */
     public static final int MAX_QUERIES = 16;
-    private static final long STOP_TIMEOUT_MS = 2000;
+    /** The journal's share of the daemon's stop (which has 2 s in all): the stop record and the last fsync. */
+    private static final long STOP_TIMEOUT_MS = 500;
 
     private final AuditSettings settings;
     private final JournalFiles files;
@@ -52,7 +57,7 @@ public final class AuditJournal implements Audit {
 
     /**
      * Opens the journal of {@code settings}, reads what it says about the previous run, and writes
-     * {@code daemon.start} (with {@code startFields}); if the previous run died, says so on stderr and writes
+     * {@code daemon.start} (with {@code startFields}); if the previous run died, logs it (a warning) and writes
      * {@code daemon.recovered}.
      */
     public static AuditJournal open(AuditSettings settings, Who daemon, JsonObject startFields) throws IOException {
@@ -67,7 +72,7 @@ public final class AuditJournal implements Audit {
             AuditJournal j = new AuditJournal(settings, files, lock, writer, daemon, previous);
             j.append(AuditRecord.of(AuditRecord.DAEMON_START, daemon).mergeIn(startFields));
             if (previous.died()) {
-                System.err.println("vfio-exportd: " + previous.describe());
+                log.warn("{}", previous.describe());
                 j.append(previous.record(daemon));
             }
             return j;
@@ -170,7 +175,7 @@ public final class AuditJournal implements Audit {
         try {
             lockFile.close();
         } catch (IOException e) {
-            System.err.println("vfio-exportd: audit journal: closing its lock: " + e.getMessage());
+            log.error("audit journal: closing its lock: {}", e.getMessage());
         }
     }
 

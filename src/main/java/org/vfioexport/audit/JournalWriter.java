@@ -4,6 +4,9 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.json.JsonObject;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -37,6 +40,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code seq} has a gap there.
  */
 final class JournalWriter {
+    private static final Logger log = LoggerFactory.getLogger(JournalWriter.class);
     static final int MAX_QUEUED = 65_536;
     private static final int BATCH = 1024;
     private static final DateTimeFormatter TS = DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'")
@@ -106,7 +110,7 @@ final class JournalWriter {
     void stop(JsonObject last, long timeoutMs) {
         try {
             if (!queue.offer(new Stop(last, Promise.promise()), timeoutMs, TimeUnit.MILLISECONDS)) {
-                System.err.println("vfio-exportd: audit journal: its queue did not drain at stop; the stop record is lost");
+                log.error("audit journal: its queue did not drain at stop; the stop record is lost");
                 return;
             }
             thread.join(timeoutMs);
@@ -263,7 +267,7 @@ final class JournalWriter {
             size += bytes.length;
             if (unsyncedSince < 0) unsyncedSince = System.nanoTime();
             if (writeFailing) {
-                System.err.println("vfio-exportd: audit journal: writing " + files.current() + " again");
+                log.info("audit journal: writing {} again", files.current());
                 writeFailing = false;
                 failing = null;
             }
@@ -284,11 +288,11 @@ final class JournalWriter {
         unsyncedSince = -1;
     }
 
-    /** One line on stderr per kind of failure, not one per record. */
+    /** One log line per kind of failure, not one per record. */
     private void report(String what) {
         if (what.equals(failing)) return;
         failing = what;
-        System.err.println("vfio-exportd: audit journal: " + what);
+        log.error("audit journal: {}", what);
     }
 
     private void closeQuietly() {
