@@ -135,6 +135,8 @@ final class ExportCommand implements Callable<Integer> {
             return Exit.OK;
         } catch (RpcError e) {
             return lost(b, Exit.EXPORT_LOST, b.id() + " was already released by the daemon: " + e.getMessage());
+        } catch (IOException e) { // the daemon went away since the last look: nothing left to release
+            return lost(b, Exit.NO_DAEMON, Failure.DAEMON_GONE + ": " + b.id() + " is gone (" + e.getMessage() + ")");
         }
     }
 
