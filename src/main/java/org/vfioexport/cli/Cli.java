@@ -1,60 +1,200 @@
 package org.vfioexport.cli;
 
-import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
-import org.vfioexport.client.ExportedBuffer;
-import org.vfioexport.client.RpcError;
+import org.vfioexport.client.ConnectFailedException;
+import org.vfioexport.client.JsonText;
 import org.vfioexport.client.VfioExportClient;
-import org.vfioexport.ffm.posix.Posix;
 import picocli.CommandLine;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.ParentCommand;
-import sun.misc.Signal;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.Model.PositionalParamSpec;
+import picocli.CommandLine.ParseResult;
 
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.math.BigInteger;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 
-/** {@code vfio-export}: the command-line client. Errors are one line on stderr and a non-zero exit. */
-@Command(name = "vfio-export", mixinStandardHelpOptions = true, version = "vfio-export 0.1.0",
-        description = "Talks to vfio-exportd: lists devices, exports BAR slices as dma-buf fds, resets, watches events.",
-        subcommands = {Cli.Devices.class, Cli.Device.class, Cli.Export.class, Cli.Release.class, Cli.Reset.class,
-                Cli.Memory.class, Cli.Watch.class, Cli.Methods.class})
-public final class Cli {
+/**
+ * {@code vfio-export}: the command-line client. Every command takes {@code --help}, {@code --json},
+ * {@code --socket}, {@code -t} and {@code -r}; errors are one line on stderr and an exit status from {@link Exit}.
+ *
+ * <p>Start-up is most of what a call costs, so this path is kept light: {@code bin/vfio-export} runs this class
+ * directly (not {@code app.Main}); nothing here loads Vert.x's event loop, Netty, Jackson or, except for
+ * {@code export}, the foreign-function linker; and the picocli model is built in code, not from annotations
+ * (reading annotations makes the JVM generate a proxy class per annotation type, ~10 ms each, which no cache
+ * keeps). The man pages and bash completion are generated from this same model at build time.
+ */
+public final class Cli implements Callable<Integer> {
+    static final String NAME = "vfio-export";
+    static final String VERSION = "vfio-export 0.1.0";
     static final String DEFAULT_SOCKET = "run/vfio-export.sock";
+    static final String DEVICE_HELP = "PCI address: 0000:01:00.0, or lspci's 01:00.0";
 
-    @Option(names = "--socket", paramLabel = "PATH", scope = CommandLine.ScopeType.INHERIT,
-            description = "the daemon's socket (default: $VFIO_EXPORT_SOCKET or " + DEFAULT_SOCKET + ")")
-    Path socket;
+    final PrintStream out;
+    final PrintStream err;
+    private CommandLine commandLine;
 
-    PrintStream out = System.out;
+    private Cli(PrintStream out, PrintStream err) {
+        this.out = out;
+        this.err = err;
+    }
 
+    public static void main(String[] args) {
+        int status = run(args);
+        System.out.flush();
+        // success returns, so the JVM ends as main ends: System.exit would first set up the JDK's logging to log
+        // the exit (a few ms on every call)
+        if (status != Exit.OK) System.exit(status);
+    }
+
+    /** Runs one command line; returns its exit status. */
     public static int run(String... args) {
-        CommandLine cl = new CommandLine(new Cli());
-        cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
-            String msg = switch (e) {
-                case RpcError r -> r.getMessage() + " (error " + r.code() + ")";
-                case IOException io -> io.getMessage();
-                case IllegalArgumentException ia -> ia.getMessage();
-                default -> e.toString();
-            };
-            cmd.getErr().println("vfio-export: error: " + msg);
-            return 1;
+        return run(System.out, System.err, args);
+    }
+
+    /** Runs one command line printing to {@code out} and {@code err}; returns its exit status. */
+    public static int run(PrintStream out, PrintStream err, String... args) {
+        Cli cli = new Cli(out, err);
+        CommandLine cl = cli.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        cl.setParameterExceptionHandler((e, a) -> {
+            e.getCommandLine().getErr().println(NAME + ": " + e.getMessage() + " (see '"
+                    + e.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
+            return Exit.USAGE;
         });
+        cl.setExecutionExceptionHandler((e, cmd, parsed) -> Failure.report(e, cmd.getErr(), cli.json()));
         return cl.execute(args);
     }
 
-    VfioExportClient connect() throws IOException {
-        Path p = socket;
-        if (p == null) {
-            String env = System.getenv("VFIO_EXPORT_SOCKET");
-            p = Path.of(env != null && !env.isEmpty() ? env : DEFAULT_SOCKET);
+    /** The whole command tree, for running it, and for the man pages and completion script the build generates. */
+    public static CommandLine spec() {
+        return new Cli(System.out, System.err).commandLine();
+    }
+
+    private CommandLine commandLine() {
+        if (commandLine != null) return commandLine;
+        CommandSpec root = command(this, NAME, "Talks to vfio-exportd: lists devices, exports BAR slices as dma-buf "
+                + "fds, resets, watches events, or calls any method of the protocol.");
+        root.usageMessage().commandListHeading("%nCommands:%n");
+        addCommonOptions(root);
+        for (CommandSpec c : List.of(new DevicesCommand(this).spec(), new DeviceCommand(this).spec(),
+                new ExportCommand(this).spec(), new ReleaseCommand(this).spec(), new ResetCommand(this).spec(),
+                new MemoryCommand(this).spec(), new WatchCommand(this).spec(), new MethodsCommand(this).spec(),
+                new CallCommand(this).spec(), new HelpCommand(this).spec())) {
+            root.addSubcommand(c.name(), addCommonOptions(c));
         }
-        return VfioExportClient.connect(p);
+        commandLine = new CommandLine(root);
+        return commandLine;
+    }
+
+    /** {@code vfio-export} alone: there is nothing to do, say what there is. */
+    @Override
+    public Integer call() {
+        commandLine.getErr().println(NAME + ": a command is missing (see '" + NAME + " --help')");
+        return Exit.USAGE;
+    }
+
+    // ---- the model -----------------------------------------------------------------------------------------------
+
+    /** A command with the texts every command shows; its own options and parameters are added to it. */
+    static CommandSpec command(Object userObject, String name, String... description) {
+        CommandSpec c = CommandSpec.wrapWithoutInspection(userObject).name(name).version(VERSION);
+        c.usageMessage().description(description).sortOptions(false)
+                .footerHeading("%nSee also: ")
+                .footer("vfio-exportd, docs/protocol.md (the methods, their params and errors).")
+                .exitCodeListHeading("%nExit status:%n")
+                .exitCodeList(Exit.LIST);
+        return c;
+    }
+
+    /** The options every command takes, after its own. */
+    private static CommandSpec addCommonOptions(CommandSpec c) {
+        c.addOption(OptionSpec.builder("--socket").paramLabel("PATH").type(String.class)
+                .description("the daemon's socket (default: $VFIO_EXPORT_SOCKET, else " + DEFAULT_SOCKET + ")").build());
+        c.addOption(OptionSpec.builder("--json").type(boolean.class)
+                .description("print results as JSON, one value per line (errors too, on stderr)").build());
+        c.addOption(OptionSpec.builder("-t", "--timeout").paramLabel("SECONDS").type(double.class)
+                .description("wait at most this long for each answer of the daemon (default: 30)").build());
+        c.addOption(OptionSpec.builder("-r", "--retries").paramLabel("N").type(int.class)
+                .description("retry connecting N times, 0.2 s apart, while the socket is missing or refuses "
+                        + "(default: 0)").build());
+        c.addOption(OptionSpec.builder("-h", "--help").usageHelp(true).description("show this help and exit").build());
+        c.addOption(OptionSpec.builder("-V", "--version").versionHelp(true).description("print the version and exit").build());
+        return c;
+    }
+
+    /** The DEVICE parameter of the commands that take one. */
+    static PositionalParamSpec device(int index) {
+        return PositionalParamSpec.builder().index(String.valueOf(index)).paramLabel("DEVICE").type(String.class)
+                .required(true).description(DEVICE_HELP).build();
+    }
+
+    // ---- the options of every command: given to the command or before it, the one nearer the command wins -------
+
+    private <T> T common(String option, T absent) {
+        for (ParseResult r = commandLine.getParseResult(); r != null; r = r.subcommand()) {
+            if (r.hasMatchedOption(option)) absent = r.matchedOptionValue(option, absent);
+        }
+        return absent;
+    }
+
+    boolean json() {
+        return commandLine != null && commandLine.getParseResult() != null && common("--json", false);
+    }
+
+    Path socketPath() {
+        String socket = common("--socket", null);
+        if (socket != null) return Path.of(socket);
+        String env = System.getenv("VFIO_EXPORT_SOCKET");
+        return Path.of(env != null && !env.isEmpty() ? env : DEFAULT_SOCKET);
+    }
+
+    long timeoutMs() {
+        double seconds = common("--timeout", 30.0);
+        if (!(seconds > 0)) throw new IllegalArgumentException("--timeout must be positive, not " + seconds);
+        return Math.max(1, (long) (seconds * 1000));
+    }
+
+    int retries() {
+        int n = common("--retries", 0);
+        if (n < 0) throw new IllegalArgumentException("--retries must be 0 or more, not " + n);
+        return n;
+    }
+
+    // ---- talking to the daemon -----------------------------------------------------------------------------------
+
+    /** A client without fd passing: what every command but {@code export} needs, at a fraction of the start-up. */
+    VfioExportClient connect() throws IOException {
+        return connect(false);
+    }
+
+    /** Connects (retrying a missing or refusing socket {@code -r} times, 0.2 s apart) and reads the greeting. */
+    VfioExportClient connect(boolean fds) throws IOException {
+        long timeout = timeoutMs();
+        int retries = retries();
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return VfioExportClient.connect(socketPath(), fds, timeout);
+            } catch (ConnectFailedException e) {
+                if (attempt >= retries) throw e;
+            }
+            try {
+                Thread.sleep(200); // rpc.py's interval between connection attempts
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while retrying to connect");
+            }
+        }
+    }
+
+    /** Prints {@code value} as one line of JSON. */
+    void printJson(Object value) {
+        out.println(JsonText.encode(value));
+        out.flush();
     }
 
     static Object u64(long v) {
@@ -63,212 +203,5 @@ public final class Cli {
 
     static String hex(long v) {
         return "0x" + Long.toHexString(v);
-    }
-
-    /** SIGINT and SIGTERM caught from the moment it is made, so one arriving early is not lost. */
-    static final class Interrupt {
-        private final java.util.concurrent.CountDownLatch fired = new java.util.concurrent.CountDownLatch(1);
-
-        Interrupt() {
-            Signal.handle(new Signal("INT"), s -> fired.countDown());
-            Signal.handle(new Signal("TERM"), s -> fired.countDown());
-        }
-
-        void await() throws InterruptedException {
-            fired.await();
-        }
-    }
-
-    @Command(name = "devices", description = "List the devices this client may see.")
-    static final class Devices implements Callable<Integer> {
-        @ParentCommand Cli cli;
-
-        @Override
-        public Integer call() throws Exception {
-            try (VfioExportClient c = cli.connect()) {
-                JsonArray devices = c.request("device.list").getJsonArray("devices");
-                Table t = new Table("DEVICE", "STATE", "MEMORY", "SEQ", "EXPORTS", "RESET", "NAME");
-                for (int i = 0; i < devices.size(); i++) {
-                    JsonObject d = devices.getJsonObject(i);
-                    t.row(d.getString("device"), d.getString("state"), d.getBoolean("memory_enabled") ? "on" : "off",
-                            d.getLong("seq"), d.getInteger("exports"), d.getBoolean("reset_supported", false) ? "yes" : "no",
-                            d.getString("name"));
-                }
-                t.print(cli.out);
-            }
-            return 0;
-        }
-    }
-
-    @Command(name = "device", description = "Show one device and its regions.")
-    static final class Device implements Callable<Integer> {
-        @ParentCommand Cli cli;
-        @Parameters(paramLabel = "DEVICE", description = "PCI address, e.g. 0000:01:00.0") String device;
-
-        @Override
-        public Integer call() throws Exception {
-            try (VfioExportClient c = cli.connect()) {
-                JsonObject d = c.request("device.get", new JsonObject().put("device", device));
-                PrintStream o = cli.out;
-                o.println("device   " + d.getString("device"));
-                o.println("name     " + d.getString("name"));
-                o.println("backend  " + d.getString("backend"));
-                o.println("state    " + d.getString("state"));
-                o.println("memory   " + (d.getBoolean("memory_enabled") ? "on" : "off"));
-                o.println("reset    " + (d.getBoolean("reset_supported", false) ? "supported" : "not supported"));
-                o.println("seq      " + d.getLong("seq"));
-                o.println("exports  " + d.getInteger("exports"));
-                o.println();
-                Table t = new Table("REGION", "NAME", "KIND", "SIZE", "BYTES", "MMAP", "PREFETCH");
-                JsonArray regions = d.getJsonArray("regions");
-                for (int i = 0; i < regions.size(); i++) {
-                    JsonObject r = regions.getJsonObject(i);
-                    long size = r.getLong("size");
-                    t.row(r.getInteger("index"), r.getString("name"), r.getString("kind"), Sizes.human(size), hex(size),
-                            r.getBoolean("mmap") ? "yes" : "no", r.getBoolean("prefetchable") ? "yes" : "no");
-                }
-                t.print(o);
-            }
-            return 0;
-        }
-    }
-
-    @Command(name = "export", description = "Export a BAR slice as a dma-buf and hold it (and the fd) until interrupted.")
-    static final class Export implements Callable<Integer> {
-        @ParentCommand Cli cli;
-        @Parameters(paramLabel = "DEVICE") String device;
-        @Option(names = "--region", required = true, paramLabel = "N", description = "BAR index") String region;
-        @Option(names = "--offset", defaultValue = "0", paramLabel = "X", description = "offset in the BAR (4096, 0x1000, 4K)")
-        String offset;
-        @Option(names = "--length", required = true, paramLabel = "Y", description = "length (4096, 0x2000, 2M)") String length;
-
-        @Override
-        public Integer call() throws Exception {
-            JsonObject params = new JsonObject().put("device", device).put("region", u64(Sizes.parse(region)))
-                    .put("offset", u64(Sizes.parse(offset))).put("length", u64(Sizes.parse(length)));
-            try (VfioExportClient c = cli.connect()) {
-                Interrupt interrupt = new Interrupt();
-                ExportedBuffer b = c.export(params);
-                long size = Posix.lseek(b.fd(), 0, Posix.SEEK_END);
-                cli.out.println("exported " + b.id() + ": " + device + " region " + region + " " + hex(Sizes.parse(offset))
-                        + "+" + hex(Sizes.parse(length)) + ", state " + b.export().getString("state") + ", fd " + b.fd()
-                        + " (" + Sizes.human(size) + ")");
-                cli.out.println("holding it; press Ctrl-C to release");
-                cli.out.flush();
-                interrupt.await();
-                try {
-                    c.request("export.release", new JsonObject().put("export_id", b.id()));
-                    cli.out.println("released " + b.id());
-                } catch (RpcError e) {
-                    cli.out.println(b.id() + " was already gone: " + e.getMessage());
-                }
-                Posix.close(b.fd());
-            }
-            return 0;
-        }
-    }
-
-    @Command(name = "release", description = "Release an export of this connection (exports belong to the connection that made them).")
-    static final class Release implements Callable<Integer> {
-        @ParentCommand Cli cli;
-        @Parameters(paramLabel = "EXPORT") String export;
-
-        @Override
-        public Integer call() throws Exception {
-            try (VfioExportClient c = cli.connect()) {
-                c.request("export.release", new JsonObject().put("export_id", export));
-                cli.out.println("released " + export);
-            }
-            return 0;
-        }
-    }
-
-    @Command(name = "reset", description = "Reset a device (its exports are revoked, then restored).")
-    static final class Reset implements Callable<Integer> {
-        @ParentCommand Cli cli;
-        @Parameters(paramLabel = "DEVICE") String device;
-
-        @Override
-        public Integer call() throws Exception {
-            try (VfioExportClient c = cli.connect()) {
-                JsonObject r = c.request("device.reset", new JsonObject().put("device", device));
-                cli.out.println("reset " + device + ": revoked " + r.getInteger("revoked") + ", restored "
-                        + r.getInteger("restored") + ", " + r.getLong("duration_us") + " us");
-            }
-            return 0;
-        }
-    }
-
-    @Command(name = "memory", description = "Turn a device's PCI memory decoding on or off.")
-    static final class Memory implements Callable<Integer> {
-        @ParentCommand Cli cli;
-        @Parameters(index = "0", paramLabel = "DEVICE") String device;
-        @Parameters(index = "1", paramLabel = "on|off") String state;
-
-        @Override
-        public Integer call() throws Exception {
-            boolean on = switch (state) {
-                case "on" -> true;
-                case "off" -> false;
-                default -> throw new IllegalArgumentException("memory state must be on or off, not '" + state + "'");
-            };
-            try (VfioExportClient c = cli.connect()) {
-                JsonObject r = c.request("device.set_memory", new JsonObject().put("device", device).put("enabled", on));
-                cli.out.println("memory " + (r.getBoolean("memory_enabled") ? "on" : "off") + " for " + device
-                        + ": revoked " + r.getInteger("revoked") + ", restored " + r.getInteger("restored"));
-            }
-            return 0;
-        }
-    }
-
-    @Command(name = "watch", description = "Print events until interrupted.")
-    static final class Watch implements Callable<Integer> {
-        @ParentCommand Cli cli;
-        @Option(names = "--json", description = "one JSON event per line") boolean json;
-        @Option(names = "--device", paramLabel = "DEVICE", description = "only these devices (repeatable)") java.util.List<String> devices;
-
-        @Override
-        public Integer call() throws Exception {
-            try (VfioExportClient c = cli.connect()) {
-                JsonObject params = new JsonObject();
-                if (devices != null) params.put("devices", new JsonArray(devices));
-                JsonObject sub = c.request("events.subscribe", params);
-                if (!json) {
-                    cli.out.println("watching " + sub.getString("subscription") + ", heads " + sub.getJsonObject("heads").encode());
-                    cli.out.printf("%-27s %-14s %6s  %-16s %-16s %-14s %s%n", "TIME", "DEVICE", "SEQ", "TYPE", "EXPORT", "CAUSE", "STATE");
-                }
-                cli.out.flush();
-                while (true) {
-                    JsonObject e;
-                    try {
-                        e = c.nextEvent(60_000);
-                    } catch (VfioExportClient.TimeoutIOException quiet) {
-                        continue; // no event for a minute: keep watching
-                    } catch (java.io.EOFException eof) {
-                        return 0; // the daemon stopped
-                    }
-                    if (json) cli.out.println(e.encode());
-                    else cli.out.printf("%-27s %-14s %6s  %-16s %-16s %-14s %s%n", e.getString("time"), e.getString("device"),
-                            e.containsKey("seq") ? e.getLong("seq") : "-", e.getString("type"),
-                            e.getString("export_id", "-"), e.getString("cause", "-"), e.containsKey("from_seq")
-                                    ? "lost " + e.getLong("from_seq") + ".." + e.getLong("to_seq") : e.getString("state", ""));
-                    cli.out.flush();
-                }
-            }
-        }
-    }
-
-    @Command(name = "methods", description = "List the server's methods.")
-    static final class Methods implements Callable<Integer> {
-        @ParentCommand Cli cli;
-
-        @Override
-        public Integer call() throws Exception {
-            try (VfioExportClient c = cli.connect()) {
-                JsonArray m = c.request("rpc.methods").getJsonArray("methods");
-                for (int i = 0; i < m.size(); i++) cli.out.println(m.getString(i));
-            }
-            return 0;
-        }
     }
 }

@@ -22,6 +22,18 @@ public final class Sizes {
         return v.longValue();
     }
 
+    /** Size options and parameters: a malformed one is a usage error (exit 2), reported by picocli. */
+    static final class Converter implements picocli.CommandLine.ITypeConverter<Long> {
+        @Override
+        public Long convert(String value) {
+            try {
+                return parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new picocli.CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
     /** A readable size: 16 KiB, 64 MiB, or bytes when not a whole unit. */
     public static String human(long bytes) {
         String[] units = {"B", "KiB", "MiB", "GiB", "TiB"};

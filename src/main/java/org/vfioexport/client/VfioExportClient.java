@@ -1,7 +1,5 @@
 package org.vfioexport.client;
 
-import io.vertx.core.json.DecodeException;
-import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.vfioexport.ffm.posix.Posix;
@@ -26,13 +24,15 @@ import java.util.concurrent.TimeoutException;
  *
  * <p>Lines that arrive while waiting for a response are kept: notifications for {@link #nextEvent}, responses to
  * other ids for their own {@link #await}.
+ *
+ * <p>{@link #connect(Path)} reads through libc ({@code recvmsg}), so fds arrive. {@link #connectWithoutFds} reads
+ * through the JDK's socket channel, which starts in a fraction of the time and cannot take fds: for callers that
+ * want none (the command line, except {@code export}). JSON goes through {@link JsonText}, not Jackson.
  */
 public final class VfioExportClient implements AutoCloseable {
-    /** SCM_MAX_FD: the most fds one sendmsg can carry. */
-    private static final int MAX_FDS_PER_READ = 253;
     public static final long DEFAULT_TIMEOUT_MS = 30_000;
 
-    private final int sock;
+    private final Transport sock;
     private final byte[] rx = new byte[65536];
     private byte[] buf = new byte[65536];
     private int len;
@@ -44,49 +44,58 @@ public final class VfioExportClient implements AutoCloseable {
     private long timeoutMs = DEFAULT_TIMEOUT_MS;
     private boolean closed;
 
-    private VfioExportClient(int sock) throws IOException {
+    private VfioExportClient(Transport sock, long timeoutMs) throws IOException {
         this.sock = sock;
+        this.timeoutMs = timeoutMs;
         Message m;
         try {
             m = read(timeoutMs);
         } catch (IOException e) {
-            closeQuietly(sock);
+            sock.close();
             throw e;
         }
         if (!"hello".equals(m.method())) {
-            closeQuietly(sock);
+            sock.close();
+            if (m.isObject() && m.object().getValue("error") instanceof JsonObject error) {
+                RpcError refused = RpcError.of(error);
+                throw new IOException("the server refused the connection: " + refused.getMessage() + " (error "
+                        + refused.code() + ")", refused);
+            }
             throw new IOException("the server did not greet with hello: " + m.json());
         }
         hello = m.object().getJsonObject("params");
     }
 
-    /** Connects and reads the server's greeting. */
+    /** Connects and reads the server's greeting; fds the server sends arrive. */
     public static VfioExportClient connect(Path socket) throws IOException {
-        int fd;
-        try {
-            fd = Posix.connectUnix(socket.toString());
-        } catch (PosixException e) {
-            throw new IOException("cannot connect to " + socket + ": " + describe(e.errno()), e);
-        }
-        return new VfioExportClient(fd);
+        return connect(socket, true, DEFAULT_TIMEOUT_MS);
     }
 
-    private static String describe(int errno) {
-        return switch (errno) {
-            case 2 -> "no such socket (is vfio-exportd running?)";
-            case 111 -> "connection refused (no server listens there)";
-            case 13 -> "permission denied";
-            default -> "errno " + errno;
-        };
+    /** Connects without fd passing (see the class comment) and reads the greeting. */
+    public static VfioExportClient connectWithoutFds(Path socket) throws IOException {
+        return connect(socket, false, DEFAULT_TIMEOUT_MS);
+    }
+
+    /**
+     * Connects, with fd passing or without, and reads the greeting within {@code timeoutMs}, which then bounds
+     * every wait for a response. A socket that is not there or not listened on is a {@link ConnectFailedException}.
+     */
+    public static VfioExportClient connect(Path socket, boolean fds, long timeoutMs) throws IOException {
+        return new VfioExportClient(fds ? PosixTransport.connect(socket) : ChannelTransport.connect(socket), timeoutMs);
     }
 
     public JsonObject hello() {
         return hello;
     }
 
-    /** The socket fd (for tests that inspect it). */
+    /** The socket fd (for tests that inspect it); -1 without fd passing. */
     public int fd() {
-        return sock;
+        return sock.fd();
+    }
+
+    /** Whether fds sent by the server arrive (they do unless connected with {@link #connectWithoutFds}). */
+    public boolean passesFds() {
+        return sock.passesFds();
     }
 
     public VfioExportClient timeout(long ms) {
@@ -101,7 +110,7 @@ public final class VfioExportClient implements AutoCloseable {
         long id = nextId++;
         JsonObject req = new JsonObject().put("jsonrpc", "2.0").put("id", id).put("method", method);
         if (params != null) req.put("params", params);
-        sendLine(req.encode());
+        sendLine(JsonText.encode(req));
         return id;
     }
 
@@ -109,7 +118,7 @@ public final class VfioExportClient implements AutoCloseable {
     public void notify(String method, JsonObject params) throws IOException {
         JsonObject req = new JsonObject().put("jsonrpc", "2.0").put("method", method);
         if (params != null) req.put("params", params);
-        sendLine(req.encode());
+        sendLine(JsonText.encode(req));
     }
 
     /** Waits for the response to {@code id}. */
@@ -159,6 +168,7 @@ public final class VfioExportClient implements AutoCloseable {
         Message m = call("export.create", params);
         JsonObject o = m.object();
         if (o.containsKey("error")) throw RpcError.of(o.getJsonObject("error"));
+        if (!sock.passesFds()) throw new IOException("export.create needs fd passing: connect with connect(Path)");
         if (m.fds().length != 1) throw new IOException("export.create result came with " + m.fds().length + " fds");
         return new ExportedBuffer(o.getJsonObject("result"), m.fds()[0]);
     }
@@ -168,7 +178,7 @@ public final class VfioExportClient implements AutoCloseable {
      * refused whole (empty, over max_batch, over SCM_MAX_FD). Absent when all were notifications: then times out.
      */
     public Message batch(JsonArray requests) throws IOException {
-        sendLine(requests.encode());
+        sendLine(JsonText.encode(requests));
         Message m = responses.remove("batch");
         if (m != null) return m;
         long deadline = System.nanoTime() + timeoutMs * 1_000_000;
@@ -230,17 +240,12 @@ public final class VfioExportClient implements AutoCloseable {
     public void sendRaw(byte[] bytes) throws IOException {
         int off = 0;
         while (off < bytes.length) {
-            long n;
-            try {
-                n = Posix.sendWithFds(sock, bytes, off, bytes.length - off, new int[0], 0);
-            } catch (PosixException e) {
-                throw new IOException("send failed: errno " + e.errno(), e);
-            }
-            if (n < 0) { // a blocking socket does not say EAGAIN, except with a send timeout: wait for room
-                pollOrTimeout(Posix.POLLOUT, timeoutMs, "room to send");
+            int n = sock.send(bytes, off, bytes.length - off);
+            if (n == 0) { // no room now: wait for some
+                awaitOrTimeout(true, timeoutMs, "room to send");
                 continue;
             }
-            off += (int) n;
+            off += n;
         }
     }
 
@@ -255,18 +260,13 @@ public final class VfioExportClient implements AutoCloseable {
                 len -= nl + 1;
                 return decode(line);
             }
-            pollOrTimeout(Posix.POLLIN, remaining(deadline, "a line from the server"), "a line from the server");
-            Posix.Received r;
-            try {
-                r = Posix.recvWithFds(sock, rx, MAX_FDS_PER_READ);
-            } catch (PosixException e) {
-                throw new IOException("recvmsg failed: errno " + e.errno(), e);
-            }
-            for (int fd : r.fds()) fds.add(fd);
-            if (r.length() == 0) throw new EOFException("the server closed the connection");
-            if (len + r.length() > buf.length) buf = Arrays.copyOf(buf, Math.max(buf.length * 2, len + r.length()));
-            System.arraycopy(rx, 0, buf, len, r.length());
-            len += r.length();
+            awaitOrTimeout(false, remaining(deadline, "a line from the server"), "a line from the server");
+            int n = sock.receive(rx, fds);
+            if (n < 0) continue; // woken without data
+            if (n == 0) throw new EOFException("the server closed the connection");
+            if (len + n > buf.length) buf = Arrays.copyOf(buf, Math.max(buf.length * 2, len + n));
+            System.arraycopy(rx, 0, buf, len, n);
+            len += n;
         }
     }
 
@@ -293,10 +293,11 @@ public final class VfioExportClient implements AutoCloseable {
     private Message decode(String line) throws IOException {
         Object json;
         try {
-            json = Json.decodeValue(line);
-        } catch (DecodeException e) {
-            throw new IOException("the server sent a line that is not JSON: " + line, e);
+            json = JsonText.parse(line);
+        } catch (IllegalArgumentException e) {
+            throw new IOException("the server sent a line that is not JSON (" + e.getMessage() + "): " + line, e);
         }
+        if (!sock.passesFds()) return new Message(json, new int[0]); // the kernel dropped any fds at the read
         int wanted = 0;
         if (json instanceof JsonObject o) wanted = carriesFd(o) ? 1 : 0;
         else if (json instanceof JsonArray a) for (Object x : a) if (x instanceof JsonObject o && carriesFd(o)) wanted++;
@@ -322,14 +323,8 @@ public final class VfioExportClient implements AutoCloseable {
         return id instanceof Integer i ? (Object) i.longValue() : id;
     }
 
-    private void pollOrTimeout(short events, long ms, String what) throws IOException {
-        int rev;
-        try {
-            rev = Posix.poll(sock, events, (int) Math.min(Integer.MAX_VALUE, ms));
-        } catch (PosixException e) {
-            throw new IOException("poll failed: errno " + e.errno(), e);
-        }
-        if (rev == 0) throw new TimeoutIOException("no " + what + " within " + ms + " ms");
+    private void awaitOrTimeout(boolean write, long ms, String what) throws IOException {
+        if (!sock.await(write, ms)) throw new TimeoutIOException("no " + what + " within " + ms + " ms");
     }
 
     private static long remaining(long deadline, String what) throws TimeoutIOException {
@@ -351,7 +346,7 @@ public final class VfioExportClient implements AutoCloseable {
         closed = true;
         for (int fd : fds) closeQuietly(fd);
         fds.clear();
-        closeQuietly(sock);
+        sock.close();
     }
 
     static void closeQuietly(int fd) {

@@ -7,8 +7,8 @@ import java.util.Map;
 public enum Errno {
     EPERM(1), ENOENT(2), EINTR(4), EIO(5), ENXIO(6), EBADF(9), EAGAIN(11), ENOMEM(12), EACCES(13), EFAULT(14),
     EBUSY(16), EEXIST(17), ENODEV(19), EINVAL(22), ENFILE(23), EMFILE(24), ENOTTY(25), ENOSPC(28), EPIPE(32),
-    ENAMETOOLONG(36), ENOSYS(38), EOVERFLOW(75), EMSGSIZE(90), EOPNOTSUPP(95), ECONNRESET(104),
-    ETOOMANYREFS(109), ETIMEDOUT(110);
+    ENAMETOOLONG(36), ENOSYS(38), EOVERFLOW(75), ENOTSOCK(88), EMSGSIZE(90), EOPNOTSUPP(95), ECONNRESET(104),
+    ETOOMANYREFS(109), ETIMEDOUT(110), ECONNREFUSED(111);
 
     private static final Map<Integer, Errno> BY_VALUE = new HashMap<>();
 
@@ -26,6 +26,11 @@ public enum Errno {
     public static String nameOf(int errno) {
         Errno e = BY_VALUE.get(errno);
         return e != null ? e.name() : "E" + errno;
+    }
+
+    /** {@code errno} as people look it up, name and number: {@code EINVAL (22)}. */
+    public static String describe(int errno) {
+        return nameOf(errno) + " (" + errno + ")";
     }
 
     public static Errno of(int errno) {
