@@ -224,6 +224,7 @@ final class Dispatcher {
         if (problem != null) return Future.succeededFuture(new Outcome(Wire.error(replyId, invalid(problem)), null));
 
         String name = req.getString("method");
+        long start = System.nanoTime();
         String device = deviceOf(req.getValue("params"));
         Future<Reply> reply = invoke(name, req.getValue("params"));
         if (EVENTS_FIRST.contains(name)) {
@@ -232,7 +233,10 @@ final class Dispatcher {
         }
         reply = inDeviceOrder(device, reply);
         // whatever fails below, even a bug, the request gets its one answer: a lost answer would stall the client
-        return reply.transform(ar -> outcome(name, id, hasId, ar))
+        return reply.transform(ar -> {
+                    measure(name, start, ar);
+                    return outcome(name, id, hasId, ar);
+                })
                 .otherwise(t -> new Outcome(hasId ? Wire.error(id, RpcException.from(t)) : null, null));
     }
 
@@ -250,6 +254,12 @@ final class Dispatcher {
         }
         return Future.succeededFuture(new Outcome(hasId ? Wire.error(id, e) : null, null,
                 e.code() == ErrorCode.PERMISSION_DENIED));
+    }
+
+    /** Latency by method, and the error code of a failed request; an unregistered method name counts as other. */
+    private void measure(String name, long start, AsyncResult<Reply> ar) {
+        String method = session.service().methods().get(name) != null ? name : "other";
+        session.service().metrics().request(method, start, ar.succeeded() ? null : RpcException.from(ar.cause()).code().code);
     }
 
     /**

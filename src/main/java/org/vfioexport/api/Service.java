@@ -1,6 +1,7 @@
 package org.vfioexport.api;
 
 import org.vfioexport.device.DeviceManager;
+import org.vfioexport.metrics.DaemonMetrics;
 import org.vfioexport.events.EventHub;
 
 import io.vertx.core.Future;
@@ -30,15 +31,23 @@ public final class Service {
     private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
     private final UserAccounts accounts = new UserAccounts();
     private final Map<String, List<Region>> regions = new ConcurrentHashMap<>();
+    private final DaemonMetrics metrics;
     private volatile boolean shuttingDown;
 
     public Service(DeviceManager devices, EventHub hub, Policy policy, String backend, int maxLineBytes) {
+        this(devices, hub, policy, backend, maxLineBytes, null);
+    }
+
+    /** {@code metrics}: the daemon's registry, fed with request latencies and errors; null for a private one. */
+    public Service(DeviceManager devices, EventHub hub, Policy policy, String backend, int maxLineBytes,
+                   DaemonMetrics metrics) {
         this.devices = devices;
         this.hub = hub;
         this.policy = policy;
         this.backend = backend;
         this.maxLineBytes = maxLineBytes;
         this.methods = ServiceMethods.registry("sim".equals(backend));
+        this.metrics = metrics != null ? metrics : new DaemonMetrics();
     }
 
     /**
@@ -77,6 +86,10 @@ public final class Service {
 
     public int maxLineBytes() {
         return maxLineBytes;
+    }
+
+    public DaemonMetrics metrics() {
+        return metrics;
     }
 
     public MethodRegistry methods() {

@@ -30,7 +30,11 @@ public final class ConfigSchema {
                        @JsonProperty("socket_mode") String socketMode, String pidfile,
                        @JsonProperty("max_line_bytes") Integer maxLineBytes,
                        @JsonProperty("event_retention") Integer eventRetention, String discipline,
-                       Policy policy, Sim sim, List<Device> devices, Linux linux) {}
+                       Policy policy, Sim sim, List<Device> devices, Linux linux, Metrics metrics) {}
+
+    /** The opt-in Prometheus port: absent, no port; {@code port} 0 takes any free one. Loopback only. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Metrics(@JsonProperty(required = true) Integer port, String host) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Policy(@JsonProperty("allow_uids") List<Integer> allowUids,
