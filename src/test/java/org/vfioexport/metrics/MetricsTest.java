@@ -1,5 +1,6 @@
 package org.vfioexport.metrics;
 
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -11,6 +12,7 @@ import org.vfioexport.client.RpcError;
 import org.vfioexport.client.VfioExportClient;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.TestDaemon;
+import org.vfioexport.testutil.Wait;
 
 import java.io.IOException;
 import java.net.URI;
@@ -19,7 +21,9 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -91,6 +95,39 @@ class MetricsTest {
             Scrape released = Scrape.parse(c.request("server.metrics").getString("text"));
             assertEquals(0, released.value("vfio_export_live_exports", "device", NVME));
             assertEquals(1, released.value("vfio_export_export_releases_total", "device", NVME, "cause", "client"));
+        }
+    }
+
+    @Test
+    void eventsLostForASlowSubscriberAreCountedAndOutliveItsSubscription() throws Exception {
+        try (TestDaemon d = TestDaemon.start(dir, c -> c.getJsonObject("policy").put("subscriber_queue", 4));
+             VfioExportClient c = d.connect()) {
+            double lost;
+            try (VfioExportClient sub = d.connect()) {
+                sub.request("events.subscribe", new JsonObject().put("devices", new JsonArray().add(NVME)));
+                // the subscriber reads nothing while thousands of events are produced: its socket fills, its
+                // delivery pauses, then its queue overflows
+                List<ExportedBuffer> held = new ArrayList<>();
+                for (int i = 0; i < 8; i++) held.add(c.export(NVME, 2, 4096L * i, 4096));
+                List<Object> ids = new ArrayList<>();
+                for (int i = 0; i < 600; i++) {
+                    ids.add(c.send("device.set_memory", new JsonObject().put("device", NVME).put("enabled", i % 2 == 1)));
+                }
+                for (Object id : ids) assertTrue(c.await(id).object().containsKey("result"));
+                for (ExportedBuffer b : held) Posix.close(b.fd());
+                Scrape s = Scrape.parse(c.request("server.metrics").getString("text"));
+                lost = s.value("vfio_export_events_lost_total");
+                assertTrue(lost > 0, "a subscriber that does not read loses events: " + lost);
+                assertEquals(1, s.value("vfio_export_subscribers"));
+                assertTrue(s.value("vfio_export_subscriber_queue_max") <= 4 + 1,
+                        "a queue holds at most subscriber_queue events and one events.lost per device");
+                assertEquals(600, s.value("vfio_export_memory_toggle_seconds_count", "device", NVME));
+            }
+            Wait.until("the subscriber's connection is gone", 20_000, () -> d.daemon().service().sessions().size() == 1);
+            Scrape after = Scrape.parse(c.request("server.metrics").getString("text"));
+            assertEquals(0, after.value("vfio_export_subscribers"));
+            assertEquals(0, after.value("vfio_export_subscriber_queued_events"));
+            assertEquals(lost, after.value("vfio_export_events_lost_total"), "a counter never goes down");
         }
     }
 
