@@ -11,6 +11,7 @@ import org.vfioexport.client.ExportedBuffer;
 import org.vfioexport.client.RpcError;
 import org.vfioexport.client.VfioExportClient;
 import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.testutil.DaemonProcess;
 import org.vfioexport.testutil.TestDaemon;
 import org.vfioexport.testutil.Wait;
 
@@ -147,6 +148,16 @@ class MetricsTest {
                     .timeout(Duration.ofSeconds(20)).build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(200, get.statusCode());
             assertTrue(get.headers().firstValue("Content-Type").orElse("").startsWith("text/plain; version=0.0.4"));
+        }
+    }
+
+    @Test
+    void theDaemonPrintsThePortItChoseAndServesIt() throws Exception {
+        try (DaemonProcess d = DaemonProcess.start(dir, c -> c.put("metrics", new JsonObject().put("port", 0)))) {
+            String line = d.awaitLineStartingWith("vfio-exportd: metrics on http://127.0.0.1:", 60_000);
+            String url = line.substring("vfio-exportd: metrics on ".length());
+            assertTrue(url.endsWith("/metrics"), line);
+            assertTrue(http(url).contains("vfio_export_connections"), "the process serves its metrics");
         }
     }
 
