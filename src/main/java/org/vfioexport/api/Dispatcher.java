@@ -61,6 +61,7 @@ final class Dispatcher {
 
     /** The line limit was exceeded: -32600 with id null, then close. */
     void lineTooLong() {
+        session.service().metrics().refused(ErrorCode.INVALID_REQUEST.code);
         session.send(Wire.error(null, new RpcException(ErrorCode.INVALID_REQUEST, "invalid request: line longer than "
                 + session.service().maxLineBytes() + " bytes (max_line_bytes); closing the connection", null)));
         endConnection();
@@ -91,6 +92,7 @@ final class Dispatcher {
         try {
             message = JsonLineDecoder.decode(line); // strict: UTF-8, RFC 8259, no duplicate keys
         } catch (RpcException e) {
+            session.service().metrics().refused(e.code().code);
             session.send(Wire.error(null, e));
             paceInput();
             return;
@@ -115,6 +117,7 @@ final class Dispatcher {
     private void handleBatch(JsonArray batch) {
         RpcException refused = refuseBatch(batch);
         if (refused != null) {
+            session.service().metrics().refused(refused.code().code);
             session.send(Wire.error(null, refused));
             return;
         }
@@ -202,6 +205,7 @@ final class Dispatcher {
     /** Handles one request; the future always succeeds (errors become error responses) on this loop. */
     private Future<Outcome> handleOne(Object message) {
         if (!(message instanceof JsonObject req)) {
+            session.service().metrics().refused(ErrorCode.INVALID_REQUEST.code);
             return Future.succeededFuture(new Outcome(Wire.error(null, invalid("a request must be a JSON object, got "
                     + Params.typeName(message))), null));
         }
@@ -221,7 +225,10 @@ final class Dispatcher {
                 }
             }
         }
-        if (problem != null) return Future.succeededFuture(new Outcome(Wire.error(replyId, invalid(problem)), null));
+        if (problem != null) {
+            session.service().metrics().refused(ErrorCode.INVALID_REQUEST.code);
+            return Future.succeededFuture(new Outcome(Wire.error(replyId, invalid(problem)), null));
+        }
 
         String name = req.getString("method");
         long start = System.nanoTime();

@@ -100,6 +100,12 @@ public final class DaemonMetrics {
         }
     }
 
+    /** A line refused before any method ran (not JSON, not a request, a refused batch): {@code method="none"}. */
+    public void refused(int errorCode) {
+        counter("vfio_export_request_errors", "requests answered with an error, by method and code",
+                "method", "none", "code", Integer.toString(errorCode)).increment();
+    }
+
     /** A reset's exclusive section (revoke, VFIO_DEVICE_RESET, restore), as the device measured it. */
     public void reset(String device, long durationMicros) {
         timer("vfio_export_reset", "device resets: the exclusive section, revoke to restore", MIN_EXPECTED,

@@ -62,6 +62,10 @@ class MetricsTest {
                 RpcError refused = assertThrows(RpcError.class,
                         () -> c.request("device.get", new JsonObject().put("device", "0000:99:00.0")));
                 assertEquals(-32001, refused.code());
+                c.sendLine("{not json");
+                assertEquals(-32700, c.read(20_000).object().getJsonObject("error").getInteger("code"));
+                c.sendLine("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"server.info\",\"extra\":1}");
+                assertEquals(-32600, c.read(20_000).object().getJsonObject("error").getInteger("code"));
                 c.request("device.set_memory", new JsonObject().put("device", NVME).put("enabled", false));
                 c.request("device.set_memory", new JsonObject().put("device", NVME).put("enabled", true));
 
@@ -85,6 +89,8 @@ class MetricsTest {
                     assertEquals(1, after.value("vfio_export_request_errors_total", "method", "device.get",
                             "code", "-32001"));
                     assertEquals(0, after.value("vfio_export_request_errors_total", "method", "export.create"));
+                    assertEquals(1, after.value("vfio_export_request_errors_total", "method", "none", "code", "-32700"));
+                    assertEquals(1, after.value("vfio_export_request_errors_total", "method", "none", "code", "-32600"));
                     assertEquals(2, after.value("vfio_export_connections"));
                     assertEquals(0, after.value("vfio_export_events_lost_total"));
                     assertEquals(0, after.value("vfio_export_subscriber_queued_events"));
