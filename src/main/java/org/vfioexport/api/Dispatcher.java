@@ -61,6 +61,7 @@ final class Dispatcher {
 
     /** The line limit was exceeded: -32600 with id null, then close. */
     void lineTooLong() {
+        session.service().metrics().refused(ErrorCode.INVALID_REQUEST.code);
         session.send(Wire.error(null, new RpcException(ErrorCode.INVALID_REQUEST, "invalid request: line longer than "
                 + session.service().maxLineBytes() + " bytes (max_line_bytes); closing the connection", null)));
         endConnection();
@@ -91,6 +92,7 @@ final class Dispatcher {
         try {
             message = JsonLineDecoder.decode(line); // strict: UTF-8, RFC 8259, no duplicate keys
         } catch (RpcException e) {
+            session.service().metrics().refused(e.code().code);
             session.send(Wire.error(null, e));
             paceInput();
             return;
@@ -115,6 +117,7 @@ final class Dispatcher {
     private void handleBatch(JsonArray batch) {
         RpcException refused = refuseBatch(batch);
         if (refused != null) {
+            session.service().metrics().refused(refused.code().code);
             session.send(Wire.error(null, refused));
             return;
         }
@@ -202,6 +205,7 @@ final class Dispatcher {
     /** Handles one request; the future always succeeds (errors become error responses) on this loop. */
     private Future<Outcome> handleOne(Object message) {
         if (!(message instanceof JsonObject req)) {
+            session.service().metrics().refused(ErrorCode.INVALID_REQUEST.code);
             return Future.succeededFuture(new Outcome(Wire.error(null, invalid("a request must be a JSON object, got "
                     + Params.typeName(message))), null));
         }
@@ -221,9 +225,13 @@ final class Dispatcher {
                 }
             }
         }
-        if (problem != null) return Future.succeededFuture(new Outcome(Wire.error(replyId, invalid(problem)), null));
+        if (problem != null) {
+            session.service().metrics().refused(ErrorCode.INVALID_REQUEST.code);
+            return Future.succeededFuture(new Outcome(Wire.error(replyId, invalid(problem)), null));
+        }
 
         String name = req.getString("method");
+        long start = System.nanoTime();
         String device = deviceOf(req.getValue("params"));
         Future<Reply> reply = invoke(name, req.getValue("params"));
         if (EVENTS_FIRST.contains(name)) {
@@ -232,7 +240,10 @@ final class Dispatcher {
         }
         reply = inDeviceOrder(device, reply);
         // whatever fails below, even a bug, the request gets its one answer: a lost answer would stall the client
-        return reply.transform(ar -> outcome(name, id, hasId, ar))
+        return reply.transform(ar -> {
+                    measure(name, start, ar);
+                    return outcome(name, id, hasId, ar);
+                })
                 .otherwise(t -> new Outcome(hasId ? Wire.error(id, RpcException.from(t)) : null, null));
     }
 
@@ -250,6 +261,12 @@ final class Dispatcher {
         }
         return Future.succeededFuture(new Outcome(hasId ? Wire.error(id, e) : null, null,
                 e.code() == ErrorCode.PERMISSION_DENIED));
+    }
+
+    /** Latency by method, and the error code of a failed request; an unregistered method name counts as other. */
+    private void measure(String name, long start, AsyncResult<Reply> ar) {
+        String method = session.service().methods().get(name) != null ? name : "other";
+        session.service().metrics().request(method, start, ar.succeeded() ? null : RpcException.from(ar.cause()).code().code);
     }
 
     /**

@@ -2,6 +2,7 @@ package org.vfioexport.api;
 
 import org.vfioexport.audit.Audit;
 import org.vfioexport.device.DeviceManager;
+import org.vfioexport.metrics.DaemonMetrics;
 import org.vfioexport.events.EventHub;
 
 import io.vertx.core.Future;
@@ -32,9 +33,16 @@ public final class Service {
     private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
     private final UserAccounts accounts = new UserAccounts();
     private final Map<String, List<Region>> regions = new ConcurrentHashMap<>();
+    private final DaemonMetrics metrics;
     private volatile boolean shuttingDown;
 
     public Service(DeviceManager devices, EventHub hub, Policy policy, String backend, int maxLineBytes, Audit audit) {
+        this(devices, hub, policy, backend, maxLineBytes, audit, null);
+    }
+
+    /** {@code metrics}: the daemon's registry, fed with request latencies and errors; null for a private one. */
+    public Service(DeviceManager devices, EventHub hub, Policy policy, String backend, int maxLineBytes, Audit audit,
+                   DaemonMetrics metrics) {
         this.devices = devices;
         this.hub = hub;
         this.policy = policy;
@@ -42,6 +50,7 @@ public final class Service {
         this.maxLineBytes = maxLineBytes;
         this.audit = audit;
         this.methods = ServiceMethods.registry("sim".equals(backend), audit.enabled());
+        this.metrics = metrics != null ? metrics : new DaemonMetrics();
     }
 
     /**
@@ -85,6 +94,10 @@ public final class Service {
 
     public int maxLineBytes() {
         return maxLineBytes;
+    }
+
+    public DaemonMetrics metrics() {
+        return metrics;
     }
 
     public MethodRegistry methods() {

@@ -39,6 +39,10 @@ public final class ServiceMethods {
             return ok(new JsonObject().put("methods", new JsonArray(s.service().methods().names())));
         });
         r.register("server.info", ServiceMethods::serverInfo);
+        r.register("server.metrics", (s, p) -> {
+            p.only();
+            return ok(new JsonObject().put("format", "prometheus-text-0.0.4").put("text", s.service().metrics().scrape()));
+        });
         r.register("device.list", ServiceMethods::deviceList);
         r.register("device.get", ServiceMethods::deviceGet);
         r.register("device.reset", Audited.deviceReset(ServiceMethods::deviceReset));
@@ -92,7 +96,8 @@ public final class ServiceMethods {
     private static Future<Reply> deviceReset(Session s, Params p) {
         p.only("device");
         DeviceHandle h = s.device(p.string("device"));
-        return h.reset().map(r -> Reply.of(new JsonObject().put("device", r.device()).put("revoked", r.revoked())
+        return h.reset().onSuccess(r -> s.service().metrics().reset(r.device(), r.durationMicros()))
+                .map(r -> Reply.of(new JsonObject().put("device", r.device()).put("revoked", r.revoked())
                 .put("restored", r.restored()).put("duration_us", r.durationMicros())));
     }
 
@@ -101,7 +106,9 @@ public final class ServiceMethods {
         String device = p.string("device");
         boolean enabled = p.bool("enabled");
         DeviceHandle h = s.device(device);
-        return h.setMemory(enabled).map(r -> Reply.of(new JsonObject().put("device", r.device())
+        long start = System.nanoTime();
+        return h.setMemory(enabled).onSuccess(r -> s.service().metrics().memoryToggle(r.device(), enabled, start))
+                .map(r -> Reply.of(new JsonObject().put("device", r.device())
                 .put("memory_enabled", r.memoryEnabled()).put("revoked", r.revoked()).put("restored", r.restored())));
     }
 

@@ -61,6 +61,8 @@ public final class Config {
         socketGroup();
         if (maxLineBytes() < 1) throw new StartupException("max_line_bytes must be at least 1, got " + maxLineBytes());
         if (eventRetention() < 1) throw new StartupException("event_retention must be at least 1, got " + eventRetention());
+        metricsPort();
+        metricsHost();
         try {
             org.vfioexport.api.Policy.fromConfig(policy(), 0, 1024);
             audit();
@@ -132,6 +134,31 @@ public final class Config {
     /** Events kept per device for {@code since} replay (at least 10,000 unless a test asks for fewer). */
     public int eventRetention() {
         return json.getInteger("event_retention", org.vfioexport.events.EventHub.DEFAULT_RETENTION);
+    }
+
+    /** {@code metrics.port}: the Prometheus port (0: any free one), or -1 when there is none (the default). */
+    public int metricsPort() throws StartupException {
+        JsonObject m = json.getJsonObject("metrics");
+        if (m == null) return -1;
+        Integer port = m.getInteger("port");
+        if (port == null || port < 0 || port > 65535) {
+            throw new StartupException("metrics.port must be a port number 0..65535 (0: any free port), got " + port);
+        }
+        return port;
+    }
+
+    /**
+     * {@code metrics.host}: where the metrics port listens, {@code 127.0.0.1} by default. Only a loopback address
+     * is accepted: the port has no authentication, and its text names devices and counts clients.
+     */
+    public String metricsHost() throws StartupException {
+        JsonObject m = json.getJsonObject("metrics");
+        String host = m == null ? "127.0.0.1" : m.getString("host", "127.0.0.1");
+        if (!host.equals("127.0.0.1") && !host.equals("::1") && !host.equals("localhost")) {
+            throw new StartupException("metrics.host must be a loopback address (127.0.0.1, ::1 or localhost), got \""
+                    + host + "\": the metrics port has no authentication");
+        }
+        return host;
     }
 
     public JsonObject policy() {

@@ -30,12 +30,17 @@ public final class ConfigSchema {
                        @JsonProperty("socket_mode") String socketMode, String pidfile,
                        @JsonProperty("max_line_bytes") Integer maxLineBytes,
                        @JsonProperty("event_retention") Integer eventRetention, String discipline,
-                       Policy policy, Sim sim, List<Device> devices, Linux linux, Audit audit) {}
+                       Policy policy, Sim sim, List<Device> devices, Linux linux, Audit audit,
+                       Metrics metrics) {}
 
     /** docs/audit.md describes each key. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Audit(Boolean enabled, String path, @JsonProperty("max_bytes") Long maxBytes, Integer keep,
                         @JsonProperty("fsync_ms") Long fsyncMs) {}
+
+    /** The opt-in Prometheus port: absent, no port; {@code port} 0 takes any free one. Loopback only. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Metrics(@JsonProperty(required = true) Integer port, String host) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Policy(@JsonProperty("allow_uids") List<Integer> allowUids,

@@ -10,9 +10,9 @@ import org.vfioexport.api.Service;
 import org.vfioexport.api.Session;
 import org.vfioexport.audit.Audit;
 import org.vfioexport.device.DeviceManager;
-import io.micrometer.core.instrument.Metrics;
 import org.vfioexport.events.EventHub;
-import org.vfioexport.events.EventMetrics;
+import org.vfioexport.metrics.DaemonMetrics;
+import org.vfioexport.metrics.MetricsServer;
 import org.vfioexport.kernel.VfioKernel;
 
 import java.io.IOException;
@@ -47,11 +47,14 @@ public final class Daemon {
     private final ApiServer server;
     private final Path socket;
     private final Audit audit;
+    /** The opt-in metrics port, or null; Vert.x closes it with everything else at stop. */
+    private final MetricsServer metricsServer;
     private boolean stopped;
 
     private Daemon(Vertx vertx, VfioKernel kernel, SocketLock lock, DeviceManager devices, Service service,
-                   ApiServer server, Path socket, Audit audit) {
+                   ApiServer server, Path socket, Audit audit, MetricsServer metricsServer) {
         this.audit = audit;
+        this.metricsServer = metricsServer;
         this.vertx = vertx;
         this.kernel = kernel;
         this.lock = lock;
@@ -85,7 +88,8 @@ public final class Daemon {
                         + vertx.unavailableNativeTransportCause() + "); fd passing needs it");
             }
             // events also go out on the event bus (other verticles, a clustered bus) and into the metrics
-            EventHub hub = EventHub.publishingTo(vertx, config.eventRetention(), new EventMetrics(Metrics.globalRegistry));
+            DaemonMetrics metrics = new DaemonMetrics();
+            EventHub hub = EventHub.publishingTo(vertx, config.eventRetention(), metrics.events());
             DeviceManager devices = await(DeviceManager.start(vertx, k, hub, config.deviceNames(),
                     config.discipline()), "opening the devices");
             Policy policy;
@@ -95,11 +99,17 @@ public final class Daemon {
                 throw new StartupException("configuration: " + e.getMessage(), e);
             }
             audit = AuditJournals.open(config.audit(), k.name(), socket); // says on stderr if the last run died
-            Service service = new Service(devices, hub, policy, k.name(), config.maxLineBytes(), audit);
+            Service service = new Service(devices, hub, policy, k.name(), config.maxLineBytes(), audit, metrics);
+            metrics.watch(devices, hub, () -> service.sessions().size());
             await(service.loadRegions(), "reading the region tables");
             ApiServer server = new ApiServer(vertx, service);
+            MetricsServer metricsServer = null;
+            if (config.metricsPort() >= 0) {
+                metricsServer = await(MetricsServer.listen(vertx, metrics, config.metricsHost(), config.metricsPort()),
+                        "listening for metrics on " + config.metricsHost() + ":" + config.metricsPort());
+            }
             await(server.listen(socket, config.socketMode(), config.socketGroup()), "listening on " + socket);
-            return new Daemon(vertx, k, lock, devices, service, server, socket, audit);
+            return new Daemon(vertx, k, lock, devices, service, server, socket, audit, metricsServer);
         } catch (StartupException | RuntimeException e) {
             audit.close();
             closeQuietly(vertx);
@@ -160,6 +170,16 @@ public final class Daemon {
 
     public Path socket() {
         return socket;
+    }
+
+    /** The metrics port actually bound, or -1 when {@code metrics.port} is not configured. */
+    public int metricsPort() {
+        return metricsServer == null ? -1 : metricsServer.port();
+    }
+
+    /** Where the metrics port serves, or null when {@code metrics.port} is not configured. */
+    public String metricsUrl() {
+        return metricsServer == null ? null : metricsServer.url();
     }
 
     public Service service() {

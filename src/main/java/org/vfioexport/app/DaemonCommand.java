@@ -77,6 +77,10 @@ public final class DaemonCommand implements Callable<Integer> {
         Signal.handle(new Signal("INT"), s -> stop.countDown());
         log.info("listening on {}", daemon.socket());
         System.out.println("vfio-exportd: listening on " + daemon.socket());
+        if (daemon.metricsUrl() != null) {
+            log.info("metrics on {}", daemon.metricsUrl());
+            System.out.println("vfio-exportd: metrics on " + daemon.metricsUrl());
+        }
         System.out.flush();
         systemd.ready("listening on " + daemon.socket().toAbsolutePath());
         try {

@@ -141,6 +141,12 @@ public final class DeviceManager {
         return n;
     }
 
+    /** Exports alive on {@code id} (0 for an unknown device). */
+    public int liveExports(String id) {
+        ManagedDevice v = devices.get(id);
+        return v == null ? 0 : v.exportCount();
+    }
+
     /** Closes every device, releasing each export with {@code cause}. */
     public Future<Void> shutdown(Cause cause) {
         List<Future<Void>> closing = new ArrayList<>();

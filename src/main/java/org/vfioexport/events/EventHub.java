@@ -18,6 +18,8 @@ public final class EventHub {
     private final Map<String, DeviceEventLog> logs = new ConcurrentHashMap<>();
     private final Map<String, Subscription> subscriptions = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
+    /** Events dropped for subscriptions since closed (the live ones keep their own count). */
+    private final AtomicLong lostByClosed = new AtomicLong();
     private final int retention;
     private final Consumer<Event> publisher;
 
@@ -76,7 +78,7 @@ public final class EventHub {
         String id = "sub-" + ids.incrementAndGet();
         Subscription[] holder = new Subscription[1];
         Subscription s = new Subscription(id, devices, capacity, context, sink, () -> {
-            subscriptions.remove(id);
+            if (subscriptions.remove(id) != null) lostByClosed.addAndGet(holder[0].lostCount());
             for (DeviceEventLog l : logs.values()) l.detach(holder[0]);
         });
         holder[0] = s;
@@ -94,6 +96,27 @@ public final class EventHub {
 
     public int subscriberCount() {
         return subscriptions.size();
+    }
+
+    /** Events queued for all subscribers and not yet handed to them (a metrics gauge). */
+    public long queuedEvents() {
+        long n = 0;
+        for (Subscription s : subscriptions.values()) n += s.queued();
+        return n;
+    }
+
+    /** The longest subscriber queue (a metrics gauge). */
+    public int deepestQueue() {
+        int max = 0;
+        for (Subscription s : subscriptions.values()) max = Math.max(max, s.queued());
+        return max;
+    }
+
+    /** Events dropped so far for subscribers whose queue was full, closed subscriptions included. */
+    public long eventsLost() {
+        long n = lostByClosed.get();
+        for (Subscription s : subscriptions.values()) n += s.lostCount();
+        return n;
     }
 
     /** The last seq of each of {@code devices} (all when null). */

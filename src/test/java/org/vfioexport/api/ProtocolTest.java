@@ -70,7 +70,7 @@ class ProtocolTest {
     @Test
     void rpcMethodsListsEveryMethod() throws Exception {
         try (VfioExportClient c = daemon.connect()) {
-            assertEquals(List.of("rpc.methods", "server.info", "device.list", "device.get", "device.reset",
+            assertEquals(List.of("rpc.methods", "server.info", "server.metrics", "device.list", "device.get", "device.reset",
                             "device.set_memory", "export.create", "export.release", "export.get", "export.list",
                             "events.subscribe", "events.unsubscribe", "audit.query", "importer.attach", "importer.map",
                             "importer.unmap", "importer.detach"),

@@ -115,6 +115,15 @@ public final class DaemonProcess implements AutoCloseable {
 
     /** Waits for a stdout line equal to {@code line}; fails with what was printed. */
     public void awaitLine(String line, long timeoutMs) {
+        awaitLineMatching(line, l -> l.equals(line), timeoutMs);
+    }
+
+    /** Waits for a stdout line starting with {@code prefix} and returns it; fails with what was printed. */
+    public String awaitLineStartingWith(String prefix, long timeoutMs) {
+        return awaitLineMatching(prefix + "...", l -> l.startsWith(prefix), timeoutMs);
+    }
+
+    private String awaitLineMatching(String line, java.util.function.Predicate<String> wanted, long timeoutMs) {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000;
         while (true) {
             long left = (deadline - System.nanoTime()) / 1_000_000;
@@ -129,7 +138,7 @@ public final class DaemonProcess implements AutoCloseable {
                         + ", stderr: " + stderr + (process.isAlive() ? "" : ", exit " + process.exitValue()));
             }
             stdoutSeen.add(l);
-            if (l.equals(line)) return;
+            if (wanted.test(l)) return l;
         }
     }
 
