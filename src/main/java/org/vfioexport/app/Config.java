@@ -71,6 +71,39 @@ public final class Config {
         }
     }
 
+    /**
+     * The configuration as the daemon would run it: every top-level key with its default filled in, the socket
+     * absolute, and the policy's limits as computed for a daemon of {@code uid} whose RLIMIT_NOFILE is
+     * {@code nofile}. Sections the backends and the optional services read ({@code sim}, {@code devices},
+     * {@code linux}, {@code audit}, {@code metrics}) are shown as given.
+     */
+    public JsonObject effective(int uid, long nofile) throws StartupException {
+        org.vfioexport.api.Policy p;
+        try {
+            p = org.vfioexport.api.Policy.fromConfig(policy(), uid, nofile);
+        } catch (IllegalArgumentException e) {
+            throw new StartupException(e.getMessage(), e);
+        }
+        org.vfioexport.api.Policy.Limits l = p.limits();
+        JsonObject policy = new JsonObject().put("allow_uids", new JsonArray(p.allowUids().stream().sorted().toList()))
+                .put("allow_gids", new JsonArray(p.allowGids().stream().sorted().toList()))
+                .put("allow_daemon_user", p.allowDaemonUser()).put("max_exports_per_client", p.maxExportsPerClient())
+                .put("subscriber_queue", p.subscriberQueue()).put("max_connections_per_uid", l.maxConnectionsPerUid())
+                .put("max_exports_per_uid", l.maxExportsPerUid()).put("max_subscriptions_per_uid", l.maxSubscriptionsPerUid())
+                .put("max_fds_in_flight_per_uid", l.maxFdsInFlightPerUid())
+                .put("max_requests_in_flight_per_client", l.maxRequestsInFlightPerClient())
+                .put("max_output_bytes_per_client", l.maxOutputBytesPerClient()).put("max_batch", l.maxBatch());
+        JsonObject out = new JsonObject().put("backend", backend()).put("socket", socket().toAbsolutePath().toString())
+                .put("socket_mode", json.getString("socket_mode", "0660")).put("socket_group", json.getString("socket_group"))
+                .put("pidfile", json.getString("pidfile")).put("max_line_bytes", maxLineBytes())
+                .put("event_retention", eventRetention()).put("discipline", json.getString("discipline", "message-order"))
+                .put("policy", policy);
+        for (String k : new String[] {"sim", "devices", "linux", "audit", "metrics"}) {
+            if (json.containsKey(k)) out.put(k, json.getValue(k));
+        }
+        return out;
+    }
+
     public JsonObject json() {
         return json;
     }

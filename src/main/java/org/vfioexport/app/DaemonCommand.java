@@ -31,6 +31,10 @@ public final class DaemonCommand implements Callable<Integer> {
             description = "write the daemon's pid to FILE once it listens; removed at a clean stop")
     Path pidfile;
 
+    @Option(names = "--check-config",
+            description = "check the configuration (with the other options applied), print the effective one, and exit")
+    boolean checkConfig;
+
     @Option(names = "--discipline", paramLabel = "message-order|lock",
             description = "how a device serialises its operations (default: the configuration's, else message-order)")
     String discipline;
@@ -43,6 +47,21 @@ public final class DaemonCommand implements Callable<Integer> {
      * The default configuration is looked up in the working directory first, then in the installation
      * ({@code VFIO_EXPORT_HOME}, set by bin/vfio-exportd), so the daemon starts from anywhere.
      */
+    /** {@code --check-config}: 0 and the effective configuration on stdout, or 1 and the first problem on stderr. */
+    private int checkConfig() {
+        try {
+            Config config = Config.load(resolveConf()).with("backend", backend).with("discipline", discipline)
+                    .with("socket", socket == null ? null : socket.toString())
+                    .with("pidfile", pidfile == null ? null : pidfile.toString());
+            config.validate();
+            System.out.println(config.effective(Daemon.daemonUid(), Daemon.openFileLimit()).encodePrettily());
+            return 0;
+        } catch (StartupException e) {
+            System.err.println("vfio-exportd: invalid configuration: " + e.getMessage());
+            return 1;
+        }
+    }
+
     private Path resolveConf() {
         if (Files.exists(conf) || conf.isAbsolute() || !conf.equals(Config.DEFAULT_FILE)) return conf;
         String home = System.getenv("VFIO_EXPORT_HOME");
@@ -51,6 +70,7 @@ public final class DaemonCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (checkConfig) return checkConfig();
         Logging.start(logLevel);
         int classes = ClassPreload.classesBeside(Main.class);
         log.debug("{} application classes loaded", classes);

@@ -81,4 +81,22 @@ class ConfigValidationTest {
         assertTrue(bad.stderr().contains("policy.max_batch must be a positive integer, got 0"), bad.stderr());
         assertTrue(Files.notExists(dir.resolve("run")), "the socket's directory was not created");
     }
+
+    @Test
+    void checkConfigPrintsTheEffectiveConfigurationAndCreatesNothing() throws Exception {
+        Path socket = dir.resolve("run/vfio-export.sock");
+        DaemonProcess d = DaemonProcess.spawn(dir, socket, c -> c.getJsonObject("policy").put("max_batch", 77), List.of(),
+                "--check-config");
+        assertEquals("  \"backend\" : \"sim\",", d.awaitLineStartingWith("  \"backend\"", 60_000));
+        assertEquals("  \"socket\" : \"" + socket.toAbsolutePath() + "\",", d.awaitLineStartingWith("  \"socket\"", 10_000));
+        assertEquals("    \"max_connections_per_uid\" : ", d.awaitLineStartingWith("    \"max_connections_per_uid\"", 10_000)
+                .replaceAll("[0-9]+,$", ""), "the per-uid defaults are computed and shown");
+        assertEquals("    \"max_batch\" : 77", d.awaitLineStartingWith("    \"max_batch\"", 10_000));
+        assertEquals(0, d.awaitExit(60_000), d.stderr());
+        assertTrue(Files.notExists(dir.resolve("run")), "checking creates nothing");
+
+        DaemonProcess bad = DaemonProcess.spawn(dir, socket, c -> c.put("polcy", 1), List.of(), "--check-config");
+        assertEquals(1, bad.awaitExit(60_000));
+        assertTrue(bad.stderr().contains("invalid configuration") && bad.stderr().contains("polcy: unknown key"), bad.stderr());
+    }
 }
