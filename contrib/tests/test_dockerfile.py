@@ -273,7 +273,8 @@ class DockerfileTest(unittest.TestCase):
                 code = daemon.stop()
             self.assertEqual(0, code, daemon.stderr())
             sick = image.run(self.healthcheck_command(), timeout)
-            self.assertEqual(1, sick.returncode, "unhealthy once the daemon is gone: " + sick.stdout)
+            # Docker counts any exit status but 0 as a failed check (2 is reserved); the CLI says 3: no daemon
+            self.assertNotIn(sick.returncode, (0, 2), "unhealthy once the daemon is gone: " + sick.stdout)
 
             # arguments replace CMD whole: a run given only --backend still finds the policy and the volume
             daemon = Process(image.map(self.entrypoint() + ["--backend", "sim"]), image.workdir,
