@@ -47,9 +47,11 @@ public final class LineFramer implements Handler<Buffer> {
     @Override
     public void handle(Buffer chunk) {
         if (stopped) return;
-        if (paused || held != null) { // arrived while paused: kept, behind what is held
-            held = held == null ? chunk : held.getBuffer(heldFrom, held.length()).appendBuffer(chunk);
-            heldFrom = 0;
+        // while paused, or delivered re-entrantly from inside a line's handling (a socket resumed there may hand
+        // over what it queued at once): kept, behind what is held, so lines leave in stream order
+        if (paused || cutting || held != null) {
+            hold(chunk, 0);
+            if (!paused && !cutting) resume();
             return;
         }
         cut(chunk, 0);
@@ -70,10 +72,24 @@ public final class LineFramer implements Handler<Buffer> {
         cut(h, from);
     }
 
+    /** Appends {@code chunk[from..]} to what is held. */
+    private void hold(Buffer chunk, int from) {
+        Buffer rest = from == 0 ? chunk : chunk.getBuffer(from, chunk.length());
+        held = held == null ? rest : held.getBuffer(heldFrom, held.length()).appendBuffer(rest);
+        heldFrom = 0;
+    }
+
     private void cut(Buffer chunk, int from) {
         cutting = true;
         try {
             cutLines(chunk, from);
+            // what arrived while this chunk was cut, in order, unless a line paused the stream meanwhile
+            while (!paused && !stopped && held != null) {
+                Buffer h = held;
+                int f = heldFrom;
+                held = null;
+                cutLines(h, f);
+            }
         } finally {
             cutting = false;
         }
@@ -89,9 +105,13 @@ public final class LineFramer implements Handler<Buffer> {
             if (stopped) return;
             start = i + 1;
             if (paused) {
+                // the rest of this chunk goes before anything held (which arrived after it)
                 if (start < len) {
-                    held = chunk;
-                    heldFrom = start;
+                    Buffer before = held;
+                    int beforeFrom = heldFrom;
+                    held = chunk.getBuffer(start, len);
+                    heldFrom = 0;
+                    if (before != null) hold(before, beforeFrom);
                 }
                 return;
             }

@@ -121,4 +121,33 @@ class LineFramerTest {
         f[0].handle(Buffer.buffer("a\nb\nc\n"));
         assertEquals(List.of("a", "b", "c"), lines);
     }
+
+    /** A socket resumed from inside a line's handling may hand over its queued chunk at once: it waits its turn. */
+    @Test
+    void aChunkDeliveredFromInsideALineWaitsForTheRestOfTheChunkBeingCut() {
+        LineFramer[] f = new LineFramer[1];
+        f[0] = new LineFramer(100, b -> {
+            lines.add(b.toString());
+            if (b.toString().equals("b")) f[0].handle(Buffer.buffer("d\ne"));
+        }, () -> overLimit++);
+        f[0].handle(Buffer.buffer("a\nb\nc"));
+        f[0].handle(Buffer.buffer("\nf\n"));
+        assertEquals(List.of("a", "b", "cd", "e", "f"), lines); // the stream is a b cd e f, in that order
+    }
+
+    @Test
+    void aPauseInsideAReentrantDeliveryKeepsTheOrder() {
+        LineFramer[] f = new LineFramer[1];
+        f[0] = new LineFramer(100, b -> {
+            lines.add(b.toString());
+            if (b.toString().equals("a")) {
+                f[0].handle(Buffer.buffer("x\ny\n"));
+                f[0].pause();
+            }
+        }, () -> overLimit++);
+        f[0].handle(Buffer.buffer("a\nb\n"));
+        assertEquals(List.of("a"), lines);
+        f[0].resume();
+        assertEquals(List.of("a", "b", "x", "y"), lines);
+    }
 }
