@@ -7,7 +7,7 @@ import io.netty.channel.unix.UnixChannel;
 import io.vertx.core.json.JsonObject;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

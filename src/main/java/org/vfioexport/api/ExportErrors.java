@@ -1,6 +1,7 @@
 package org.vfioexport.api;
 
 import io.vertx.core.json.JsonObject;
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.DmaRange;
 import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.Region;
@@ -15,7 +16,6 @@ import java.util.List;
  */
 public final class ExportErrors {
     private static final long PAGE = 4096;
-    private static final int EINVAL = 22, ENODEV = 19, EOVERFLOW = 75;
 
     private ExportErrors() {}
 
@@ -27,15 +27,15 @@ public final class ExportErrors {
     }
 
     private static String reason(int errno, long region, List<DmaRange> ranges, List<Region> regions) {
-        if (errno == ENODEV && region >= 6) return "region " + Long.toUnsignedString(region) + " is not a BAR (BARs are 0-5)";
-        if (errno == EINVAL && ranges.isEmpty()) return "no ranges given: an export needs at least one range";
-        if (errno == EOVERFLOW) {
+        if (Errno.ENODEV.is(errno) && region >= 6) return "region " + Long.toUnsignedString(region) + " is not a BAR (BARs are 0-5)";
+        if (Errno.EINVAL.is(errno) && ranges.isEmpty()) return "no ranges given: an export needs at least one range";
+        if (Errno.EOVERFLOW.is(errno)) {
             for (DmaRange r : ranges) {
                 if (Long.compareUnsigned(r.offset() + r.length(), r.offset()) < 0) return "range " + r + " overflows 64 bits";
             }
             return "a range end overflows 64 bits";
         }
-        if (errno != EINVAL) return null;
+        if (!Errno.EINVAL.is(errno)) return null;
         for (DmaRange r : ranges) {
             if (r.length() == 0) return "range " + r + " is empty";
             if (r.offset() % PAGE != 0 || r.length() % PAGE != 0) return "range " + r + " is not page-aligned (4 KiB)";

@@ -1,5 +1,6 @@
 package org.vfioexport.app;
 
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
 
@@ -44,7 +45,7 @@ final class SocketDirectory {
         try {
             fd = Posix.open(dir.toString(), Posix.O_RDONLY | Posix.O_CLOEXEC, 0);
         } catch (PosixException e) {
-            throw new StartupException("cannot open the socket directory " + dir + " (errno " + e.errno() + ")", e);
+            throw new StartupException("cannot open the socket directory " + dir + " (" + Errno.describe(e.errno()) + ")", e);
         }
         try {
             Posix.FileStat st = Posix.fstat(fd);
@@ -56,7 +57,7 @@ final class SocketDirectory {
             throw e;
         } catch (PosixException e) {
             SocketLock.closeQuietly(fd);
-            throw new StartupException("cannot inspect the socket directory " + dir + " (errno " + e.errno() + ")", e);
+            throw new StartupException("cannot inspect the socket directory " + dir + " (" + Errno.describe(e.errno()) + ")", e);
         }
     }
 

@@ -1,5 +1,6 @@
 package org.vfioexport.app;
 
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
 
@@ -22,8 +23,6 @@ import java.nio.file.attribute.PosixFileAttributes;
  * answers means another server lives there, which is an error. The lock file holds the owner's pid, for messages.
  */
 public final class SocketLock implements AutoCloseable {
-    private static final int EWOULDBLOCK = 11, EISDIR = 21, ELOOP = 40;
-
     private final Path lockPath;
     private final int fd;
     private final boolean removedStale;
@@ -54,10 +53,10 @@ public final class SocketLock implements AutoCloseable {
             fd = Posix.openat(dirFd, lock.getFileName().toString(),
                     Posix.O_RDWR | Posix.O_CREAT | Posix.O_NOFOLLOW | Posix.O_NONBLOCK | Posix.O_CLOEXEC, 0644);
         } catch (PosixException e) {
-            throw new StartupException(switch (e.errno()) {
+            throw new StartupException(switch (Errno.of(e.errno())) {
                 case ELOOP -> "refusing the lock file " + lock + ": it is a symbolic link (remove it)";
                 case EISDIR -> "refusing the lock file " + lock + ": it is a directory, not a regular file (remove it)";
-                default -> "cannot open the lock file " + lock + " (errno " + e.errno() + ")";
+                case null, default -> "cannot open the lock file " + lock + " (" + Errno.describe(e.errno()) + ")";
             }, e);
         } finally {
             closeQuietly(dirFd);
@@ -67,7 +66,9 @@ public final class SocketLock implements AutoCloseable {
             try {
                 Posix.flock(fd, Posix.LOCK_EX | Posix.LOCK_NB);
             } catch (PosixException e) {
-                if (e.errno() != EWOULDBLOCK) throw new StartupException("flock(" + lock + ") failed (errno " + e.errno() + ")", e);
+                if (!Errno.EAGAIN.is(e.errno())) { // EWOULDBLOCK
+                    throw new StartupException("flock(" + lock + ") failed (" + Errno.describe(e.errno()) + ")", e);
+                }
                 throw new StartupException("another vfio-exportd" + ownerOf(fd) + " holds " + lock
                         + ": it is serving " + socket + "; stop it first or choose another --socket");
             }

@@ -3,7 +3,7 @@ package org.vfioexport.client;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
 
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 
 import java.io.IOException;
 import java.nio.file.Path;

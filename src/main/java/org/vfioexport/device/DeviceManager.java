@@ -7,7 +7,7 @@ import io.vertx.core.internal.VertxInternal;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.EventHub;
 import org.vfioexport.kernel.DeviceInfo;
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.VfioDevice;
 import org.vfioexport.kernel.VfioKernel;

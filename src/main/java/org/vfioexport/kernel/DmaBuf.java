@@ -1,5 +1,7 @@
 package org.vfioexport.kernel;
 
+import org.vfioexport.ffm.posix.Errno;
+
 /**
  * A dma-buf file the kernel handed out: its fd in this process and its size. Closing drops this process's
  * file reference (the kernel's {@code fput}); the buffer itself lives on while another reference exists (an

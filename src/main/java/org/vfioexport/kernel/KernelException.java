@@ -1,5 +1,7 @@
 package org.vfioexport.kernel;
 
+import org.vfioexport.ffm.posix.Errno;
+
 /**
  * The kernel (simulated or real) refused a call: which operation, and the errno Linux gives for it.
  * Both backends throw exactly this, so callers and tests compare errno values, never messages.

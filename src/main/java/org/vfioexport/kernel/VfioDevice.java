@@ -1,5 +1,7 @@
 package org.vfioexport.kernel;
 
+import org.vfioexport.ffm.posix.Errno;
+
 import java.util.List;
 
 /**

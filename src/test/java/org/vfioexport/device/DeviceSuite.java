@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.EventType;
 import org.vfioexport.kernel.DmaRange;
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.sim.SimDmaBuf;
 import org.vfioexport.kernel.sim.SimSemantics;

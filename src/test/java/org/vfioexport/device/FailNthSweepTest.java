@@ -9,7 +9,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.EventInvariants;
 import org.vfioexport.kernel.DmaRange;
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.sim.SimDmaBuf;
 import org.vfioexport.kernel.sim.SimKernel;
 import org.vfioexport.kernel.sim.SimSemantics;

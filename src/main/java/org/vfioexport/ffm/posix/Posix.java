@@ -188,7 +188,7 @@ public final class Posix {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment st = captureState(a);
             int rc = (int) CLOSE.invokeExact(st, fd);
-            if (rc < 0 && errno(st) != Errno.EINTR) throw new PosixException("close", errno(st));
+            if (rc < 0 && errno(st) != Errno.EINTR.value) throw new PosixException("close", errno(st));
         } catch (PosixException e) {
             throw e;
         } catch (Throwable t) {
@@ -397,8 +397,8 @@ public final class Posix {
                 int fd = (int) ACCEPT4.invokeExact(st, listenFd, MemorySegment.NULL, MemorySegment.NULL, flags);
                 if (fd >= 0) return fd;
                 int e = errno(st);
-                if (e == Errno.EINTR) continue;
-                if (e == Errno.EAGAIN) return -1;
+                if (e == Errno.EINTR.value) continue;
+                if (e == Errno.EAGAIN.value) return -1;
                 throw new PosixException("accept4", e);
             }
         } catch (PosixException e) {
@@ -414,7 +414,7 @@ public final class Posix {
     /** A connected AF_UNIX stream socket (blocking, close-on-exec). */
     public static int connectUnix(String path) throws PosixException {
         byte[] p = path.getBytes(StandardCharsets.UTF_8);
-        if (p.length >= 108) throw new PosixException("connect(" + path + ")", Errno.ENAMETOOLONG);
+        if (p.length >= 108) throw new PosixException("connect(" + path + ")", Errno.ENAMETOOLONG.value);
         int fd;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment st = captureState(a);
@@ -444,7 +444,7 @@ public final class Posix {
      */
     private static int sockaddrUn(MemorySegment addr, String path, String op) throws PosixException {
         byte[] p = path.getBytes(StandardCharsets.UTF_8);
-        if (p.length >= 108) throw new PosixException(op, Errno.ENAMETOOLONG);
+        if (p.length >= 108) throw new PosixException(op, Errno.ENAMETOOLONG.value);
         addr.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 0, (short) AF_UNIX);
         MemorySegment.copy(p, 0, addr, JAVA_BYTE, 2, p.length);
         if (p.length > 0 && p[0] == '@') {
@@ -532,8 +532,8 @@ public final class Posix {
                 long n = (long) SENDMSG.invokeExact(st, sock, msg, flags | MSG_NOSIGNAL);
                 if (n >= 0) return n;
                 int e = errno(st);
-                if (e == Errno.EINTR) continue;
-                if (e == Errno.EAGAIN) return -1;
+                if (e == Errno.EINTR.value) continue;
+                if (e == Errno.EAGAIN.value) return -1;
                 throw new PosixException("sendmsg", e);
             }
         } catch (PosixException e) {
@@ -584,7 +584,7 @@ public final class Posix {
                 n = (long) RECVMSG.invokeExact(st, sock, msg, MSG_CMSG_CLOEXEC);
                 if (n >= 0) break;
                 int e = errno(st);
-                if (e != Errno.EINTR) throw new PosixException("recvmsg", e);
+                if (e != Errno.EINTR.value) throw new PosixException("recvmsg", e);
             }
             MemorySegment.copy(buf, JAVA_BYTE, 0, into, 0, (int) n);
             long controllen = msg.get(JAVA_LONG, 40);
@@ -604,7 +604,7 @@ public final class Posix {
             }
             if ((msg.get(JAVA_INT, 48) & MSG_CTRUNC) != 0) {
                 for (int fd : fds) close(fd);
-                throw new PosixException("recvmsg (control data truncated: fds lost)", Errno.EMSGSIZE);
+                throw new PosixException("recvmsg (control data truncated: fds lost)", Errno.EMSGSIZE.value);
             }
             return new Received((int) n, fds);
         } catch (PosixException e) {
@@ -631,7 +631,7 @@ public final class Posix {
         }
     }
 
-    private static final int SO_PEERGROUPS = 59, ERANGE = 34;
+    private static final int SO_PEERGROUPS = 59;
 
     public static PeerCred peerCred(int sock) throws PosixException {
         try (Arena a = Arena.ofConfined()) {
@@ -664,7 +664,7 @@ public final class Posix {
                 for (int i = 0; i < n; i++) out[i] = groups.get(JAVA_INT, 4L * i);
                 return out;
             }
-            if (errno(st) != ERANGE || n <= room || room >= 65536) return new int[0];
+            if (errno(st) != Errno.ERANGE.value || n <= room || room >= 65536) return new int[0];
             room = n; // the kernel said how many there are
         }
     }
@@ -711,7 +711,7 @@ public final class Posix {
             while (true) {
                 int rc = (int) POLL.invokeExact(st, pfd, 1L, timeoutMs);
                 if (rc >= 0) return rc == 0 ? 0 : pfd.get(java.lang.foreign.ValueLayout.JAVA_SHORT, 6);
-                if (errno(st) != Errno.EINTR) throw new PosixException("poll", errno(st));
+                if (errno(st) != Errno.EINTR.value) throw new PosixException("poll", errno(st));
             }
         } catch (PosixException e) {
             throw e;

@@ -1,5 +1,6 @@
 package org.vfioexport.ffm.uapi;
 
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
 
@@ -175,7 +176,7 @@ public final class VfioIoctls {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(count);
             long n = Posix.pread(device, buf, count, offset);
-            if (n != count) throw new PosixException("pread (short: " + n + " of " + count + ")", 5 /* EIO */);
+            if (n != count) throw new PosixException("pread (short: " + n + " of " + count + ")", Errno.EIO.value);
             return buf.toArray(JAVA_BYTE);
         }
     }
@@ -184,7 +185,7 @@ public final class VfioIoctls {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocateFrom(JAVA_BYTE, data);
             long n = Posix.pwrite(device, buf, data.length, offset);
-            if (n != data.length) throw new PosixException("pwrite (short: " + n + " of " + data.length + ")", 5 /* EIO */);
+            if (n != data.length) throw new PosixException("pwrite (short: " + n + " of " + data.length + ")", Errno.EIO.value);
         }
     }
 }

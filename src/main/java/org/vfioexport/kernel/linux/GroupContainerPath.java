@@ -4,7 +4,7 @@ import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.ffm.uapi.Vfio;
 import org.vfioexport.ffm.uapi.VfioIoctls;
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.Ops;
 

@@ -6,7 +6,7 @@ import org.vfioexport.kernel.DeviceInfo;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaBufRequest;
 import org.vfioexport.kernel.DmaRange;
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.Ops;
 import org.vfioexport.kernel.Region;

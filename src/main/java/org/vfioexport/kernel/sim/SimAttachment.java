@@ -1,6 +1,6 @@
 package org.vfioexport.kernel.sim;
 
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.Importer;
 import org.vfioexport.kernel.KernelException;
 

@@ -1,7 +1,7 @@
 package org.vfioexport.kernel.sim;
 
 import org.vfioexport.kernel.DmaRange;
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.KernelException;
 
 import java.util.ArrayList;

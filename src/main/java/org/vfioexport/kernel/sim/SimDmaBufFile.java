@@ -3,7 +3,7 @@ package org.vfioexport.kernel.sim;
 import org.vfioexport.ffm.posix.OwnedFd;
 import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.kernel.DmaBuf;
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.Importer;
 import org.vfioexport.kernel.KernelException;
 

@@ -2,7 +2,7 @@ package org.vfioexport.kernel.sim;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.vfioexport.kernel.DmaBuf;
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.Ops;
 import org.vfioexport.kernel.VfioDevice;

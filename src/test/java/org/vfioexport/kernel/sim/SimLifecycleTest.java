@@ -6,7 +6,7 @@ import org.junit.jupiter.api.Test;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaBufRequest;
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.VfioDevice;
 import org.vfioexport.testutil.Conf;

@@ -5,7 +5,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaBufRequest;
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.VfioDevice;
 import org.vfioexport.testutil.Conf;

@@ -12,7 +12,7 @@ import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaBufRequest;
 import org.vfioexport.kernel.DmaRange;
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.Ops;
 import org.vfioexport.kernel.RegionKind;
