@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Downloads (never installs) Debian packages from sid/experimental into a cache directory and prints the
-# path of each .deb. Used by the uAPI layout test (linux-libc-dev) and by the VM lab (the guest kernel).
+# path of each .deb. Used to refresh the uAPI header snapshot (src/test/resources/uapi, linux-libc-dev) and by the VM lab (the guest kernel).
 # A private apt configuration keeps the host's own package lists untouched.
 #
 # Usage: fetch-debs.sh PACKAGE...

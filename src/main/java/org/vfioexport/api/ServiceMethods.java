@@ -9,9 +9,11 @@ import org.vfioexport.device.Export;
 import org.vfioexport.device.ExportRequest;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.Subscription;
+import org.vfioexport.kernel.DmaBufRequest;
 import org.vfioexport.kernel.DmaRange;
 import org.vfioexport.kernel.Importer;
 import org.vfioexport.kernel.KernelException;
+import org.vfioexport.kernel.OpenFlag;
 
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -22,9 +24,6 @@ import java.util.Set;
 /** The protocol's methods. Each checks its params completely before it calls a device. */
 public final class ServiceMethods {
     private ServiceMethods() {}
-
-    // open(2) flags as the kernel uAPI takes them
-    private static final int O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 02000000;
 
     /**
      * Every method, registered here and nowhere else. The importer methods exist only on the simulated kernel,
@@ -154,17 +153,16 @@ public final class ServiceMethods {
     }
 
     private static int openFlags(Params p) {
-        if (!p.has("open_flags")) return O_RDWR | O_CLOEXEC;
+        if (!p.has("open_flags")) return DmaBufRequest.DEFAULT_OPEN_FLAGS;
         List<String> names = p.stringList("open_flags");
         int flags = 0;
         for (int i = 0; i < names.size(); i++) {
-            flags |= switch (names.get(i)) {
-                case "cloexec" -> O_CLOEXEC;
-                case "rdwr" -> O_RDWR;
-                case "rdonly" -> O_RDONLY;
-                default -> throw RpcException.invalidParams("open_flags[" + i + "]", "unknown open flag '"
+            OpenFlag f = OpenFlag.byWireName(names.get(i));
+            if (f == null) {
+                throw RpcException.invalidParams("open_flags[" + i + "]", "unknown open flag '"
                         + names.get(i) + "'; known: cloexec, rdwr, rdonly");
-            };
+            }
+            flags |= f.bits;
         }
         return flags;
     }

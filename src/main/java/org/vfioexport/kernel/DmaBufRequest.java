@@ -1,5 +1,8 @@
 package org.vfioexport.kernel;
 
+import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.uapi.Vfio;
+
 import java.util.List;
 
 /**
@@ -17,10 +20,17 @@ import java.util.List;
  */
 public record DmaBufRequest(int featureFlags, int regionIndex, int openFlags, int flags, int nrRanges, int argsz,
                             List<DmaRange> ranges) {
-    public static final int FEATURE_DMA_BUF = 11;
-    public static final int FEATURE_MASK = 0xFFFF, GET = 0x10000, SET = 0x20000, PROBE = 0x40000;
-    public static final int HEADER_SIZE = 8, BODY_SIZE = 16, RANGE_SIZE = 16;
-    public static final int O_RDWR = 2, O_CLOEXEC = 02000000;
+    // Short names for the uAPI's values, which are defined (and checked against the headers) in ffm.uapi / ffm.posix.
+    public static final int FEATURE_DMA_BUF = Vfio.VFIO_DEVICE_FEATURE_DMA_BUF;
+    public static final int FEATURE_MASK = Vfio.VFIO_DEVICE_FEATURE_MASK, GET = Vfio.VFIO_DEVICE_FEATURE_GET,
+            SET = Vfio.VFIO_DEVICE_FEATURE_SET, PROBE = Vfio.VFIO_DEVICE_FEATURE_PROBE;
+    /** sizeof the {@code vfio_device_feature} header, the {@code vfio_device_feature_dma_buf} body and one range. */
+    public static final int HEADER_SIZE = (int) Vfio.vfio_device_feature.byteSize(),
+            BODY_SIZE = (int) Vfio.vfio_device_feature_dma_buf.byteSize(),
+            RANGE_SIZE = (int) Vfio.vfio_region_dma_range.byteSize();
+    public static final int O_RDWR = Posix.O_RDWR, O_CLOEXEC = Posix.O_CLOEXEC;
+    /** What a client gets when it names no open flags: read-write, close-on-exec. */
+    public static final int DEFAULT_OPEN_FLAGS = O_RDWR | O_CLOEXEC;
 
     public DmaBufRequest {
         ranges = List.copyOf(ranges);
@@ -33,7 +43,7 @@ public record DmaBufRequest(int featureFlags, int regionIndex, int openFlags, in
     }
 
     public static DmaBufRequest get(int region, long offset, long length) {
-        return get(region, List.of(new DmaRange(offset, length)), O_RDWR | O_CLOEXEC);
+        return get(region, List.of(new DmaRange(offset, length)), DEFAULT_OPEN_FLAGS);
     }
 
     /** A PROBE of the feature: the kernel answers 0 when it supports it. */

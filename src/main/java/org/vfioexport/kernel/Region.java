@@ -1,14 +1,19 @@
 package org.vfioexport.kernel;
 
+import org.vfioexport.ffm.uapi.Vfio;
+
 /**
  * One region as {@code VFIO_DEVICE_GET_REGION_INFO} reports it, plus what sysfs/config space adds
  * (kind and prefetchable). An unimplemented BAR reports size 0 and kind {@link RegionKind#ABSENT}.
  */
 public record Region(int index, String name, long size, int flags, long offset, RegionKind kind, boolean prefetchable) {
-    // vfio_region_info.flags
-    public static final int FLAG_READ = 1, FLAG_WRITE = 2, FLAG_MMAP = 4, FLAG_CAPS = 8;
+    // vfio_region_info.flags (short names for the values defined in ffm.uapi.Vfio)
+    public static final int FLAG_READ = Vfio.VFIO_REGION_INFO_FLAG_READ, FLAG_WRITE = Vfio.VFIO_REGION_INFO_FLAG_WRITE,
+            FLAG_MMAP = Vfio.VFIO_REGION_INFO_FLAG_MMAP, FLAG_CAPS = Vfio.VFIO_REGION_INFO_FLAG_CAPS;
     // vfio-pci region indexes
-    public static final int BAR0 = 0, BAR5 = 5, ROM = 6, CONFIG = 7, VGA = 8, NUM_REGIONS = 9;
+    public static final int BAR0 = Vfio.VFIO_PCI_BAR0_REGION_INDEX, BAR5 = Vfio.VFIO_PCI_BAR5_REGION_INDEX,
+            ROM = Vfio.VFIO_PCI_ROM_REGION_INDEX, CONFIG = Vfio.VFIO_PCI_CONFIG_REGION_INDEX,
+            VGA = Vfio.VFIO_PCI_VGA_REGION_INDEX, NUM_REGIONS = Vfio.VFIO_PCI_NUM_REGIONS;
 
     public boolean mmap() {
         return (flags & FLAG_MMAP) != 0;

@@ -28,9 +28,11 @@ public final class Posix {
 
     // open(2) flags (asm-generic, x86-64)
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_EXCL = 0200, O_TRUNC = 01000,
-            O_NONBLOCK = 04000, O_DIRECTORY = 0200000, O_CLOEXEC = 02000000;
+            O_NONBLOCK = 04000, O_CLOEXEC = 02000000;
     /** O_NOFOLLOW is 0100000 on aarch64, where 0400000 (asm-generic, x86-64) means O_LARGEFILE: links would be followed. */
     public static final int O_NOFOLLOW = "aarch64".equals(System.getProperty("os.arch")) ? 0100000 : 0400000;
+    /** O_DIRECTORY is 040000 on aarch64 (arch/arm64's fcntl.h), where 0200000 means O_DIRECT. */
+    public static final int O_DIRECTORY = "aarch64".equals(System.getProperty("os.arch")) ? 040000 : 0200000;
     // memfd_create(2) / F_ADD_SEALS
     public static final int MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
     public static final int F_GETFL = 3, O_ACCMODE = 3, FD_CLOEXEC = 1;

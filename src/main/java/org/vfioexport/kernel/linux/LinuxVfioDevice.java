@@ -1,6 +1,7 @@
 package org.vfioexport.kernel.linux;
 
 import org.vfioexport.ffm.posix.PosixException;
+import org.vfioexport.ffm.uapi.PciRegs;
 import org.vfioexport.ffm.uapi.VfioIoctls;
 import org.vfioexport.kernel.DeviceInfo;
 import org.vfioexport.kernel.DmaBuf;
@@ -22,9 +23,11 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * is never used after it was closed (and possibly reused by another open in this process).
  */
 final class LinuxVfioDevice implements VfioDevice {
-    // PCI config space (include/uapi/linux/pci_regs.h)
-    static final int PCI_COMMAND = 0x04, PCI_COMMAND_MEMORY = 0x2, PCI_BASE_ADDRESS_0 = 0x10;
-    static final int PCI_BASE_ADDRESS_SPACE_IO = 0x1, PCI_BASE_ADDRESS_MEM_PREFETCH = 0x8;
+    // PCI config space (include/uapi/linux/pci_regs.h, defined in ffm.uapi.PciRegs)
+    static final int PCI_COMMAND = PciRegs.PCI_COMMAND, PCI_COMMAND_MEMORY = PciRegs.PCI_COMMAND_MEMORY,
+            PCI_BASE_ADDRESS_0 = PciRegs.PCI_BASE_ADDRESS_0;
+    static final int PCI_BASE_ADDRESS_SPACE_IO = PciRegs.PCI_BASE_ADDRESS_SPACE_IO,
+            PCI_BASE_ADDRESS_MEM_PREFETCH = PciRegs.PCI_BASE_ADDRESS_MEM_PREFETCH;
 
     private final String id;
     private final OpenedDevice opened;

@@ -2,6 +2,7 @@ package org.vfioexport.kernel.sim;
 
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
+import org.vfioexport.ffm.uapi.PciRegs;
 import org.vfioexport.kernel.DeviceInfo;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaBufRequest;
@@ -33,7 +34,7 @@ import static org.vfioexport.kernel.DmaBufRequest.SET;
  */
 public final class SimDevice implements VfioDevice {
     static final long PAGE = 4096;
-    private static final int PCI_CONFIG_SIZE = 4096;
+    private static final int PCI_CONFIG_SIZE = PciRegs.PCI_CFG_SPACE_EXP_SIZE;
     /** The largest kmalloc the kernel makes for the range array (4 MiB): more ranges is ENOMEM. */
     private static final long KMALLOC_MAX = 4L << 20;
 
