@@ -27,7 +27,6 @@ import org.vfioexport.device.DeviceSnapshot;
 
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -85,8 +84,7 @@ public final class FleetNode implements Fleet {
     private final AtomicLong subscriptionIds = new AtomicLong();
     // on the context only
     private final Set<String> resolving = new HashSet<>();
-    private final Map<String, Map<String, Long>> lastSeq = new HashMap<>();
-    private long lostInTransit;
+    private final DeviceSeqs seqs = new DeviceSeqs();
 
     private FleetNode(Vertx vertx, ClusterManager manager, ClusterSettings settings, Service service, Policy access,
                       ExportIndex exports, Context context) {
@@ -199,7 +197,7 @@ public final class FleetNode implements Fleet {
 
     private void left(Member m) {
         members.put(m.id(), m.gone());
-        lastSeq.remove(m.id());
+        seqs.forget(m.id());
         broadcast(FleetEvent.membership("node.left", m.node(), m.deviceIds()));
         log.info("node {} left", m.node());
         List<Member> gone = members.values().stream().filter(x -> !x.alive())
@@ -227,24 +225,8 @@ public final class FleetNode implements Fleet {
         JsonObject b = msg.body();
         String node = b.getString("node"), id = b.getString("id");
         JsonArray events = b.getJsonArray("events");
-        Map<String, Long> seqs = lastSeq.computeIfAbsent(id, k -> new HashMap<>());
         List<FleetEvent> out = new ArrayList<>(events.size());
-        for (int i = 0; i < events.size(); i++) {
-            JsonObject e = events.getJsonObject(i);
-            String device = e.getString("device");
-            long seq = e.getLong("seq");
-            Long last = seqs.get(device);
-            if (last != null && seq <= last) continue; // seen already
-            String key = id + "/" + device;
-            if (last != null && seq > last + 1) {
-                lostInTransit += seq - last - 1;
-                out.add(FleetEvent.lost(key, node, device, last + 1, seq - 1));
-            }
-            seqs.put(device, seq);
-            JsonObject params = new JsonObject().put("node", node);
-            params.mergeIn(e);
-            out.add(FleetEvent.device(key, node, params));
-        }
+        for (int i = 0; i < events.size(); i++) out.addAll(seqs.accept(id, node, events.getJsonObject(i)));
         if (subscriptions.isEmpty()) return;
         for (FleetSubscription s : subscriptions.values()) for (FleetEvent e : out) s.offer(e);
     }
@@ -388,8 +370,4 @@ public final class FleetNode implements Fleet {
         return settings.node();
     }
 
-    /** Events of other nodes found missing on arrival, so far (a gap reported as {@code events.lost}). */
-    long lostInTransit() {
-        return lostInTransit;
-    }
 }
