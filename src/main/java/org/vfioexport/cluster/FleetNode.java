@@ -82,6 +82,8 @@ public final class FleetNode implements Fleet {
     private final Map<String, Member> members = new ConcurrentHashMap<>();
     private final Map<String, FleetSubscription> subscriptions = new ConcurrentHashMap<>();
     private final AtomicLong subscriptionIds = new AtomicLong();
+    /** Connections with a fleet subscription, each hooked once to its writer's drain and its end. */
+    private final Set<Session> hooked = ConcurrentHashMap.newKeySet();
     // on the context only
     private final Set<String> resolving = new HashSet<>();
     private final DeviceSeqs seqs = new DeviceSeqs();
@@ -246,12 +248,21 @@ public final class FleetNode implements Fleet {
             if (subscriptions.remove(id) != null) s.giveBackSubscriptionSlot();
         });
         subscriptions.put(id, sub);
-        s.writer().onDrain(sub::resume);
-        s.onEnd(sub::close);
+        if (hooked.add(s)) { // once per connection, however often it subscribes: its writer's drain, its end
+            s.writer().onDrain(() -> forEachOf(s, FleetSubscription::resume));
+            s.onEnd(() -> {
+                hooked.remove(s);
+                forEachOf(s, FleetSubscription::close);
+            });
+        }
         JsonArray nodes = new JsonArray();
         for (Member m : members.values()) if (m.alive()) nodes.add(m.node());
         return Future.succeededFuture(Reply.now(new JsonObject().put("subscription", id).put("fleet", true)
                 .put("nodes", nodes)));
+    }
+
+    private void forEachOf(Session s, java.util.function.Consumer<FleetSubscription> action) {
+        for (FleetSubscription f : List.copyOf(subscriptions.values())) if (f.session() == s) action.accept(f);
     }
 
     @Override
