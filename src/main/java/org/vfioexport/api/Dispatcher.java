@@ -260,7 +260,7 @@ final class Dispatcher {
             ar.cause().printStackTrace();
         }
         return Future.succeededFuture(new Outcome(hasId ? Wire.error(id, e) : null, null,
-                e.code() == ErrorCode.PERMISSION_DENIED));
+                e.code() == ErrorCode.PERMISSION_DENIED && !session.isAuthorised())); // a missing fleet permission does not close
     }
 
     /** Latency by method, and the error code of a failed request; an unregistered method name counts as other. */

@@ -35,6 +35,8 @@ public final class Service {
     private final Map<String, List<Region>> regions = new ConcurrentHashMap<>();
     private final DaemonMetrics metrics;
     private volatile boolean shuttingDown;
+    /** Cluster mode's part of the protocol, or null when it is off. */
+    private volatile Fleet fleet;
 
     public Service(DeviceManager devices, EventHub hub, Policy policy, String backend, int maxLineBytes, Audit audit) {
         this(devices, hub, policy, backend, maxLineBytes, audit, null);
@@ -119,6 +121,15 @@ public final class Service {
     /** What each user holds, for the per-uid limits. */
     public UserAccounts accounts() {
         return accounts;
+    }
+
+    /** Cluster mode's hooks, or null when cluster mode is off. */
+    public Fleet fleet() {
+        return fleet;
+    }
+
+    public void fleet(Fleet f) {
+        fleet = f;
     }
 
     public boolean isShuttingDown() {

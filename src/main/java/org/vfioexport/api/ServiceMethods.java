@@ -189,7 +189,11 @@ public final class ServiceMethods {
     }
 
     private static Future<Reply> eventsSubscribe(Session s, Params p) {
-        p.only("devices", "since");
+        if (p.has("fleet") && p.bool("fleet")) { // every node's events (cluster mode)
+            if (s.service().fleet() == null) throw RpcException.invalidParams("fleet", "cluster mode is off on this daemon");
+            return s.service().fleet().subscribe(s, p);
+        }
+        p.only("devices", "since", "fleet");
         List<String> visible = s.visibleDevices();
         Set<String> devices = new LinkedHashSet<>(p.has("devices") ? p.stringList("devices") : visible);
         for (String d : devices) if (!visible.contains(d)) throw RpcException.noSuchDevice(d);
@@ -213,6 +217,9 @@ public final class ServiceMethods {
         p.only("subscription");
         String id = p.string("subscription");
         Subscription sub = s.removeSubscription(id);
+        if (sub == null && s.service().fleet() != null && s.service().fleet().unsubscribe(s, id)) {
+            return ok(new JsonObject().put("subscription", id).put("unsubscribed", true));
+        }
         if (sub == null) {
             throw RpcException.invalidParams("subscription", "no such subscription on this connection: " + id);
         }

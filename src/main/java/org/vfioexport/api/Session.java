@@ -43,6 +43,8 @@ public final class Session {
     private final String id = "conn-" + IDS.incrementAndGet();
     private final Map<String, Export> exports = new LinkedHashMap<>();
     private final Map<String, Subscription> subscriptions = new LinkedHashMap<>();
+    /** What ends with the connection besides what it holds itself (fleet subscriptions). */
+    private final List<Runnable> endHooks = new java.util.ArrayList<>();
     private final Map<String, Importer> importers = new java.util.LinkedHashMap<>();
     private long importerCounter;
     private final List<Promise<Void>> flushWaiters = new java.util.ArrayList<>();
@@ -265,6 +267,17 @@ public final class Session {
         subscriptions.put(s.id(), s);
     }
 
+    /** Gives back a slot {@link #reserveSubscription} took for a subscription held outside the session. */
+    public void giveBackSubscriptionSlot() {
+        account.giveBackSubscription();
+    }
+
+    /** Runs {@code r} when the connection ends, on its loop; for what lives outside the session (fleet streams). */
+    public void onEnd(Runnable r) {
+        if (closed) r.run();
+        else endHooks.add(r);
+    }
+
     public Subscription removeSubscription(String subscriptionId) {
         Subscription s = subscriptions.remove(subscriptionId);
         if (s != null) account.giveBackSubscription();
@@ -335,6 +348,8 @@ public final class Session {
             account.giveBackSubscription();
         }
         subscriptions.clear();
+        List.copyOf(endHooks).forEach(Runnable::run);
+        endHooks.clear();
         writer.close();
         account.remove(this);
         account.closeConnection();

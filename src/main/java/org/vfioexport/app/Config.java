@@ -66,6 +66,7 @@ public final class Config {
         try {
             org.vfioexport.api.Policy.fromConfig(policy(), 0, 1024);
             audit();
+            cluster();
         } catch (IllegalArgumentException e) {
             throw new StartupException(e.getMessage(), e);
         }
@@ -100,6 +101,11 @@ public final class Config {
                 .put("policy", policy);
         for (String k : new String[] {"sim", "devices", "linux", "audit", "metrics"}) {
             if (json.containsKey(k)) out.put(k, json.getValue(k));
+        }
+        try {
+            out.put("cluster", cluster().effective());
+        } catch (IllegalArgumentException e) {
+            throw new StartupException(e.getMessage(), e);
         }
         return out;
     }
@@ -201,6 +207,11 @@ public final class Config {
     /** The {@code audit} section with its defaults (docs/audit.md); a bad value throws IllegalArgumentException. */
     public org.vfioexport.audit.AuditSettings audit() {
         return org.vfioexport.audit.AuditSettings.fromConfig(json.getJsonObject("audit"), socket());
+    }
+
+    /** The {@code cluster} section (off when absent); a bad value throws IllegalArgumentException. */
+    public org.vfioexport.cluster.ClusterSettings cluster() {
+        return org.vfioexport.cluster.ClusterSettings.fromConfig(json.getJsonObject("cluster"));
     }
 
     /** Device display names from the {@code devices} section. */

@@ -31,7 +31,18 @@ public final class ConfigSchema {
                        @JsonProperty("max_line_bytes") Integer maxLineBytes,
                        @JsonProperty("event_retention") Integer eventRetention, String discipline,
                        Policy policy, Sim sim, List<Device> devices, Linux linux, Audit audit,
-                       Metrics metrics) {}
+                       Metrics metrics, Cluster cluster) {}
+
+    /** Cluster mode (off unless {@code enabled}); docs/configuration.md describes each key. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Cluster(Boolean enabled, String node, String name, String host, Integer port,
+                          @JsonProperty("bus_port") Integer busPort, List<String> members,
+                          @JsonProperty("join_timeout_ms") Integer joinTimeoutMs,
+                          @JsonProperty("failure_timeout_ms") Integer failureTimeoutMs,
+                          @JsonProperty("request_timeout_ms") Integer requestTimeoutMs,
+                          @JsonProperty("allow_uids") List<Integer> allowUids,
+                          @JsonProperty("allow_gids") List<Integer> allowGids,
+                          @JsonProperty("allow_daemon_user") Boolean allowDaemonUser) {}
 
     /** docs/audit.md describes each key. */
     @JsonInclude(JsonInclude.Include.NON_NULL)

@@ -9,6 +9,9 @@ import org.vfioexport.api.Policy;
 import org.vfioexport.api.Service;
 import org.vfioexport.api.Session;
 import org.vfioexport.audit.Audit;
+import org.vfioexport.cluster.ClusterSettings;
+import org.vfioexport.cluster.FleetNode;
+import org.vfioexport.cluster.hz.HazelcastVertx;
 import org.vfioexport.device.DeviceManager;
 import org.vfioexport.events.EventHub;
 import org.vfioexport.metrics.DaemonMetrics;
@@ -82,14 +85,25 @@ public final class Daemon {
         Audit audit = Audit.OFF;
         try {
             if (k == null) k = Backends.create(config.backend(), config);
-            vertx = Vertx.builder().withTransport(GuardedTransport.epoll()).build();
+            ClusterSettings cluster = config.cluster();
+            FleetNode.Outbound fleet = null;
+            if (cluster.enabled()) {
+                // cluster mode: the event bus is clustered (Hazelcast); only this branch loads its classes
+                HazelcastVertx.Clustered c = await(HazelcastVertx.start(cluster, GuardedTransport.epoll()),
+                        "joining cluster " + cluster.name() + " as node " + cluster.node(), cluster.joinTimeoutMs());
+                vertx = c.vertx();
+                fleet = FleetNode.outbound(vertx, c.manager(), cluster);
+            } else {
+                vertx = Vertx.builder().withTransport(GuardedTransport.epoll()).build();
+            }
             if (!vertx.isNativeTransportEnabled()) {
                 throw new StartupException("the native epoll transport is not available ("
                         + vertx.unavailableNativeTransportCause() + "); fd passing needs it");
             }
             // events also go out on the event bus (other verticles, a clustered bus) and into the metrics
             DaemonMetrics metrics = new DaemonMetrics();
-            EventHub hub = EventHub.publishingTo(vertx, config.eventRetention(), metrics.events());
+            EventHub hub = EventHub.publishingTo(vertx, config.eventRetention(),
+                    fleet == null ? metrics.events() : metrics.events().andThen(fleet.publisher()));
             DeviceManager devices = await(DeviceManager.start(vertx, k, hub, config.deviceNames(),
                     config.discipline()), "opening the devices");
             Policy policy;
@@ -102,6 +116,7 @@ public final class Daemon {
             Service service = new Service(devices, hub, policy, k.name(), config.maxLineBytes(), audit, metrics);
             metrics.watch(devices, hub, () -> service.sessions().size());
             await(service.loadRegions(), "reading the region tables");
+            if (fleet != null) await(fleet.start(service, daemonUid()), "starting node " + cluster.node());
             ApiServer server = new ApiServer(vertx, service);
             MetricsServer metricsServer = null;
             if (config.metricsPort() >= 0) {
@@ -135,8 +150,12 @@ public final class Daemon {
     }
 
     private static <T> T await(Future<T> f, String what) throws StartupException {
+        return await(f, what, TimeUnit.SECONDS.toMillis(STOP_TIMEOUT_S));
+    }
+
+    private static <T> T await(Future<T> f, String what, long timeoutMs) throws StartupException {
         try {
-            return f.await(STOP_TIMEOUT_S, TimeUnit.SECONDS);
+            return f.await(timeoutMs, TimeUnit.MILLISECONDS);
         } catch (Exception e) {
             throw new StartupException(what + " failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()), e);
         }

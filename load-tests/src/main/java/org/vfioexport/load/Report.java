@@ -225,6 +225,13 @@ final class Report {
                     cr.params.get("rounds"), cr.metrics.get("exports_created_and_released"));
             p("");
         }
+        Result fl = results.get("fleet");
+        if (fl != null) {
+            p("**Fleet (cluster mode).** Two nodes on loopback, %s live exports on B, %s resets of B's device: each of B's events reaches a fleet subscriber on A in p50 %.1f ms, p99 %.1f ms (max %.1f ms); the reset sent on B → its last event on A: p50 %.1f ms, p99 %.1f ms; events lost: %s.",
+                    fl.params.get("live_exports_on_b"), fl.params.get("resets"), fl.num("fleet_event_p50_ms"), fl.num("fleet_event_p99_ms"),
+                    fl.num("fleet_event_max_ms"), fl.num("reset_to_last_event_on_a_p50_ms"), fl.num("reset_to_last_event_on_a_p99_ms"), fl.metrics.get("events_lost"));
+            p("");
+        }
         for (Result r : results.values()) {
             if (AdversarialReport.isAdversarial(r)) continue;   // listed in their own section
             for (String v : r.violations) p("- VIOLATION in %s: %s", r.name, v.replace("\n", " "));
