@@ -57,6 +57,8 @@ public final class DaemonCommand implements Callable<Integer> {
             System.out.println(config.effective(Daemon.daemonUid(), Daemon.openFileLimit()).encodePrettily());
             return 0;
         } catch (StartupException e) {
+            // --check-config is a command for a person (or a unit's ExecStartPre=): its answer goes to the terminal
+            // as plain lines, stdout for the configuration and stderr for the problem; logging is not started.
             System.err.println("vfio-exportd: invalid configuration: " + e.getMessage());
             return 1;
         }
