@@ -2,6 +2,7 @@ package org.vfioexport.app;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.vfioexport.client.SocketPath;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import sun.misc.Signal;
@@ -21,7 +22,9 @@ public final class DaemonCommand implements Callable<Integer> {
             defaultValue = "conf/vfio-export.json")
     Path conf;
 
-    @Option(names = "--socket", paramLabel = "PATH", description = "socket path (default: the configuration's)")
+    @Option(names = "--socket", paramLabel = "PATH", description = "socket path (default: $VFIO_EXPORT_SOCKET, else the "
+            + "configuration's socket, else /run/vfio-export/vfio-export.sock as root, "
+            + "$XDG_RUNTIME_DIR/vfio-export/vfio-export.sock otherwise)")
     Path socket;
 
     @Option(names = "--backend", paramLabel = "sim|linux", description = "kernel backend (default: the configuration's)")
@@ -51,7 +54,7 @@ public final class DaemonCommand implements Callable<Integer> {
     private int checkConfig() {
         try {
             Config config = Config.load(resolveConf()).with("backend", backend).with("discipline", discipline)
-                    .with("socket", socket == null ? null : socket.toString())
+                    .with("socket", socketOverride())
                     .with("pidfile", pidfile == null ? null : pidfile.toString());
             config.validate();
             System.out.println(config.effective(Daemon.daemonUid(), Daemon.openFileLimit()).encodePrettily());
@@ -62,6 +65,16 @@ public final class DaemonCommand implements Callable<Integer> {
             System.err.println("vfio-exportd: invalid configuration: " + e.getMessage());
             return 1;
         }
+    }
+
+    /**
+     * What replaces the configuration's {@code socket}: {@code --socket}, else $VFIO_EXPORT_SOCKET (the variable the
+     * clients read, so that one setting moves both), else nothing. The order is {@link SocketPath}'s.
+     */
+    private String socketOverride() {
+        if (socket != null) return socket.toString();
+        String env = System.getenv(SocketPath.ENV);
+        return env == null || env.isEmpty() ? null : env;
     }
 
     private Path resolveConf() {
@@ -81,7 +94,7 @@ public final class DaemonCommand implements Callable<Integer> {
         SystemdNotify systemd = SystemdNotify.fromEnvironment();
         try {
             Config config = Config.load(resolveConf()).with("backend", backend).with("discipline", discipline)
-                    .with("socket", socket == null ? null : socket.toString())
+                    .with("socket", socketOverride())
                     .with("pidfile", pidfile == null ? null : pidfile.toString());
             daemon = Daemon.start(config);
             try {
@@ -104,7 +117,7 @@ public final class DaemonCommand implements Callable<Integer> {
             System.out.println("vfio-exportd: metrics on " + daemon.metricsUrl());
         }
         System.out.flush();
-        systemd.ready("listening on " + daemon.socket().toAbsolutePath());
+        systemd.ready("listening on " + daemon.socket());
         try {
             stop.await();
         } catch (InterruptedException e) {

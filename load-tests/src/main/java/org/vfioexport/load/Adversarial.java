@@ -6,8 +6,8 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.HdrHistogram.Histogram;
 import org.vfioexport.api.ErrorCode;
-import org.vfioexport.client.Message;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.Message;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.ffm.posix.Posix;
 
 import java.io.BufferedReader;

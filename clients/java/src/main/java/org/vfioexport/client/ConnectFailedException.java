@@ -1,6 +1,6 @@
 package org.vfioexport.client;
 
-import org.vfioexport.kernel.Errno;
+import org.vfioexport.client.internal.Errno;
 
 import java.io.IOException;
 import java.nio.file.Path;
