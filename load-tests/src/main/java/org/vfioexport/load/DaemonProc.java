@@ -119,7 +119,7 @@ final class DaemonProc implements AutoCloseable {
     JsonObject info() throws IOException {
         try (VfioExportClient c = VfioExportClient.connect(socket)) {
             return c.request("server.info");
-        } catch (org.vfioexport.client.RpcError e) {
+        } catch (org.vfioexport.client.vertx.RpcError e) {
             throw new IOException(e);
         }
     }
@@ -132,7 +132,7 @@ final class DaemonProc implements AutoCloseable {
             for (int i = 0; i < list.size(); i++) {
                 out.put(list.getJsonObject(i).getString("device"), list.getJsonObject(i).getLong("seq"));
             }
-        } catch (org.vfioexport.client.RpcError e) {
+        } catch (org.vfioexport.client.vertx.RpcError e) {
             throw new IOException(e);
         }
         return out;
