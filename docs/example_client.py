@@ -4,7 +4,7 @@
 It connects to the daemon's Unix socket, reads the greeting, lists the devices, exports a slice of a BAR as a
 dma-buf, checks the fd it received (its size), watches the events of that export, and releases it.
 
-    python3 docs/example_client.py --socket run/vfio-export.sock --device 0000:01:00.0 --region 2 --length 0x2000
+    python3 docs/example_client.py --socket /run/vfio-export/vfio-export.sock --device 0000:01:00.0 --region 2 --length 0x2000
 
 Each step prints one JSON line, so scripts (and the project's tests) can read what happened. The package lives in
 clients/python (`pip install clients/python`, or run this file from the repository as it is).
@@ -29,8 +29,9 @@ def show(step, **fields):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--socket", default=vfio_export.default_socket(),
-                    help="the daemon's socket (default: $VFIO_EXPORT_SOCKET, else run/vfio-export.sock)")
+    ap.add_argument("--socket", default=None,
+                    help="the daemon's socket (default: $VFIO_EXPORT_SOCKET, else /run/vfio-export/vfio-export.sock "
+                         "as root, $XDG_RUNTIME_DIR/vfio-export/vfio-export.sock otherwise)")
     ap.add_argument("--device", help="PCI address (default: the first device)")
     ap.add_argument("--region", type=int, default=None, help="BAR index (default: the first MMIO BAR)")
     ap.add_argument("--offset", type=lambda s: int(s, 0), default=0)

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import unittest
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from .support import JAR, REPO, Process, java_home, require, require_jar
 
@@ -207,14 +207,15 @@ class DockerfileTest(unittest.TestCase):
         self.assertEqual([], self.final.all("EXPOSE"), "a Unix socket, no port")
 
     def test_forgotten_flags_fall_back_to_the_same_places(self) -> None:
-        # the daemon's defaults are conf/vfio-export.json and (from that file) run/vfio-export.sock, relative to
-        # the working directory: the image links both there
+        # the daemon's default configuration is conf/vfio-export.json, relative to the working directory: the image
+        # links it there; the socket comes from VFIO_EXPORT_SOCKET, which the daemon reads as the clients do (the
+        # configuration names none, and a non-root uid without XDG_RUNTIME_DIR has no default)
         workdir = self.final.all("WORKDIR")[-1].args
         run = " ".join(i.args for i in self.final.all("RUN"))
         self.assertIn("ln -s %s %s/conf" % (os.path.dirname(self.flag(self.cmd(), "--conf")), workdir), run)
-        self.assertIn("ln -s %s %s/run" % (os.path.dirname(self.flag(self.cmd(), "--socket")), workdir), run)
         with open(os.path.join(REPO, "conf", "vfio-export.json"), encoding="utf-8") as f:
-            self.assertEqual("run/vfio-export.sock", json.load(f)["socket"])
+            self.assertNotIn("socket", json.load(f))
+        self.assertEqual(self.flag(self.cmd(), "--socket"), image_env(self.final)["VFIO_EXPORT_SOCKET"])
         self.assertEqual("vfio-export.sock", os.path.basename(self.flag(self.cmd(), "--socket")))
 
     def test_the_healthcheck_runs_the_image_cli_on_the_socket_with_a_bounded_time(self) -> None:
@@ -260,10 +261,11 @@ class DockerfileTest(unittest.TestCase):
         require_jar(self)
         java = os.path.join(java_home(self), "bin", "java")
         with tempfile.TemporaryDirectory(prefix="vfio-export-image-") as root:
-            image = ImageLayout(root, java)
+            image = ImageLayout(root, java, image_env(self.final))
             timeout = duration_seconds(self.healthcheck().flags["timeout"])
 
-            daemon = Process(image.map(self.entrypoint() + self.cmd()), image.workdir, image.path("stderr.log"))
+            daemon = Process(image.map(self.entrypoint() + self.cmd()), image.workdir, image.path("stderr.log"),
+                             image.env)
             try:
                 daemon.await_line("vfio-exportd: listening on " + image.map_path(self.flag(self.cmd(), "--socket")))
                 healthy = image.run(self.healthcheck_command(), timeout)
@@ -278,9 +280,9 @@ class DockerfileTest(unittest.TestCase):
 
             # arguments replace CMD whole: a run given only --backend still finds the policy and the volume
             daemon = Process(image.map(self.entrypoint() + ["--backend", "sim"]), image.workdir,
-                             image.path("stderr2.log"))
+                             image.path("stderr2.log"), image.env)
             try:
-                daemon.await_line("vfio-exportd: listening on run/vfio-export.sock")
+                daemon.await_line("vfio-exportd: listening on " + image.map_path(self.flag(self.cmd(), "--socket")))
                 self.assertTrue(os.path.exists(image.map_path(self.flag(self.cmd(), "--socket"))))
                 self.assertEqual(0, image.run(self.healthcheck_command(), timeout).returncode)
             finally:
@@ -289,14 +291,17 @@ class DockerfileTest(unittest.TestCase):
 
 
 class ImageLayout:
-    """The image's files under a temp dir: /opt/vfio-export (the jar and lib/, conf and run links), the policy in
-    /etc/vfio-export, the volume /run/vfio-export (0755, the daemon's)."""
+    """The image's files under a temp dir: /opt/vfio-export (the jar and lib/, the conf link), the policy in
+    /etc/vfio-export, the volume /run/vfio-export (0755, the daemon's); its ENV, paths mapped, for the commands."""
 
     PREFIXES = ("/opt/vfio-export", "/etc/vfio-export", "/run/vfio-export")
 
-    def __init__(self, root: str, java: str) -> None:
+    def __init__(self, root: str, java: str, env: Dict[str, str]) -> None:
         self.root = root
         self.java = java
+        # the image's ENV with its paths in the temp dir; nothing of the test's own environment names a socket
+        self.env = {k: v for k, v in os.environ.items() if k not in ("VFIO_EXPORT_SOCKET", "XDG_RUNTIME_DIR")}
+        self.env.update({k: self.map_path(v) for k, v in env.items()})
         for p in self.PREFIXES:
             os.makedirs(self.map_path(p), mode=0o755)
         self.workdir = self.map_path("/opt/vfio-export")
@@ -304,7 +309,6 @@ class ImageLayout:
         os.symlink(os.path.join(os.path.dirname(JAR), "lib"), os.path.join(self.workdir, "lib"))
         shutil.copy(os.path.join(REPO, "conf", "vfio-export.json"), self.map_path("/etc/vfio-export"))
         os.symlink(self.map_path("/etc/vfio-export"), os.path.join(self.workdir, "conf"))
-        os.symlink(self.map_path("/run/vfio-export"), os.path.join(self.workdir, "run"))
 
     def path(self, name: str) -> str:
         return os.path.join(self.root, name)
@@ -319,8 +323,17 @@ class ImageLayout:
         return [self.java if a == "java" else self.map_path(a) for a in argv]
 
     def run(self, argv: List[str], timeout: float) -> "subprocess.CompletedProcess[str]":
-        return subprocess.run(self.map(argv), cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=timeout, check=False)
+        return subprocess.run(self.map(argv), cwd=self.workdir, env=self.env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=timeout, check=False)
+
+
+def image_env(stage: Any) -> Dict[str, str]:
+    """The ENV of a stage (``ENV K=V`` lines, one pair each, as this Dockerfile writes them)."""
+    out = {}
+    for i in stage.all("ENV"):
+        key, _, value = i.args.partition("=")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def duration_seconds(value: str) -> float:

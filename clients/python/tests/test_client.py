@@ -7,7 +7,7 @@ import sys
 import tempfile
 
 from vfio_export import (INVALID_PARAMS, INVALID_REQUEST, KERNEL_REFUSED, METHOD_NOT_FOUND, NO_SUCH_DEVICE,
-                         NO_SUCH_EXPORT, Client, Range, RpcError, default_socket)
+                         NO_SUCH_EXPORT, Client, NoDefaultSocket, Range, RpcError, default_socket)
 
 from .daemon import GPU, NVME, REPO, Daemon
 from .support import NoLeaksTestCase, fd_size
@@ -50,19 +50,28 @@ class ClientTest(NoLeaksTestCase):
         self.assertIn("export.create", c.methods())
         self.assertEqual("sim", c.server_info()["backend"])
 
-    def test_the_default_socket_is_the_environment_variable_else_run_vfio_export_sock(self) -> None:
+    def test_the_default_socket_follows_the_rule_of_the_daemon_and_every_client(self) -> None:
+        # the environment and the uid are given: nothing outside the test's temp dir is looked at
+        with tempfile.TemporaryDirectory() as tmp:
+            self.assertEqual("/run/vfio-export/vfio-export.sock", default_socket({}, 0))
+            self.assertEqual("/run/vfio-export/vfio-export.sock", default_socket({"XDG_RUNTIME_DIR": tmp}, 0))
+            self.assertEqual(os.path.join(tmp, "vfio-export", "vfio-export.sock"),
+                             default_socket({"XDG_RUNTIME_DIR": tmp}, 1000))
+            for env in ({}, {"XDG_RUNTIME_DIR": ""}, {"XDG_RUNTIME_DIR": "relative"}):
+                with self.assertRaises(NoDefaultSocket) as none:
+                    default_socket(env, 1000)
+                self.assertIn("XDG_RUNTIME_DIR", str(none.exception))
+                self.assertIn("VFIO_EXPORT_SOCKET", str(none.exception))
+            named = os.path.join(tmp, "named.sock")
+            self.assertEqual(named, default_socket({"VFIO_EXPORT_SOCKET": named, "XDG_RUNTIME_DIR": tmp}, 1000))
+            self.assertEqual(named, default_socket({"VFIO_EXPORT_SOCKET": named}, 0))
+            self.assertEqual("/run/vfio-export/vfio-export.sock", default_socket({"VFIO_EXPORT_SOCKET": ""}, 0))
+            self.assertEqual(os.path.join(os.getcwd(), "rel.sock"), default_socket({"VFIO_EXPORT_SOCKET": "rel.sock"}, 0))
+
+    def test_connect_without_a_path_takes_the_environment_variable(self) -> None:
         saved = os.environ.pop("VFIO_EXPORT_SOCKET", None)
-        cwd = os.getcwd()
         try:
-            self.assertEqual("run/vfio-export.sock", default_socket())
             with tempfile.TemporaryDirectory() as tmp:
-                # a working directory whose run/vfio-export.sock is the daemon's socket: the default, relative
-                os.mkdir(os.path.join(tmp, "run"))
-                os.symlink(self.daemon.socket, os.path.join(tmp, "run", "vfio-export.sock"))
-                os.chdir(tmp)
-                with Client.connect() as c:
-                    self.assertEqual(self.daemon.process.pid, c.hello["pid"])
-                os.chdir(cwd)
                 os.environ["VFIO_EXPORT_SOCKET"] = self.daemon.socket
                 self.assertEqual(self.daemon.socket, default_socket())
                 with Client.connect() as c:
@@ -72,7 +81,6 @@ class ClientTest(NoLeaksTestCase):
                     Client.connect()
                 self.assertIn("VFIO_EXPORT_SOCKET", str(missing.exception))
         finally:
-            os.chdir(cwd)
             os.environ.pop("VFIO_EXPORT_SOCKET", None)
             if saved is not None:
                 os.environ["VFIO_EXPORT_SOCKET"] = saved

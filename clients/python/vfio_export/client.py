@@ -9,21 +9,39 @@ from .errors import ConnectionClosed, ProtocolError, RpcError
 from .model import Device, Event, Export, Fd, MemoryResult, Range, Reply, ResetResult
 from .wire import Wire
 
-#: The environment variable naming the daemon's socket, as for the ``vfio-export`` CLI.
+#: The environment variable naming the daemon's socket, as for the daemon and the ``vfio-export`` CLI.
 SOCKET_ENV = "VFIO_EXPORT_SOCKET"
-#: The daemon's default socket (the configuration's ``socket``): relative to the daemon's working directory, so
-#: a client elsewhere passes the path or sets $VFIO_EXPORT_SOCKET (the systemd unit and the container use
-#: /run/vfio-export/vfio-export.sock).
-DEFAULT_SOCKET = "run/vfio-export.sock"
+#: The default socket of a daemon run by root (a system daemon's runtime directory, systemd's
+#: ``RuntimeDirectory=vfio-export``); other users' default is under their $XDG_RUNTIME_DIR.
+DEFAULT_SOCKET = "/run/vfio-export/vfio-export.sock"
 
 PathLike = Union[str, "os.PathLike[str]"]
 Params = Optional[Mapping[str, Any]]
 RangeLike = Union[Range, Tuple[int, int], Mapping[str, int]]
 
 
-def default_socket() -> str:
-    """$VFIO_EXPORT_SOCKET when set and not empty, else ``run/vfio-export.sock`` (relative to the current directory)."""
-    return os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET
+class NoDefaultSocket(LookupError):
+    """No path was given, $VFIO_EXPORT_SOCKET is not set, and this user has no default socket."""
+
+
+def default_socket(env: Optional[Mapping[str, str]] = None, uid: Optional[int] = None) -> str:
+    """The socket by the rule the daemon and every client share, absolute: $VFIO_EXPORT_SOCKET when set and not
+    empty, else ``/run/vfio-export/vfio-export.sock`` for root (uid 0), else
+    ``$XDG_RUNTIME_DIR/vfio-export/vfio-export.sock``; without XDG_RUNTIME_DIR a user other than root has no
+    default (a shared directory such as /tmp would let another user create it first): :class:`NoDefaultSocket`.
+    ``env`` and ``uid`` default to this process's."""
+    env = os.environ if env is None else env
+    named = env.get(SOCKET_ENV)
+    if named:
+        return os.path.abspath(named)
+    uid = os.geteuid() if uid is None else uid
+    if uid == 0:
+        return DEFAULT_SOCKET
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime):
+        return os.path.join(runtime, "vfio-export", "vfio-export.sock")
+    raise NoDefaultSocket("no default socket for uid %d: XDG_RUNTIME_DIR is not set (root's is %s); pass the path "
+                          "or set $%s" % (uid, DEFAULT_SOCKET, SOCKET_ENV))
 
 
 class Client:
@@ -68,7 +86,8 @@ class Client:
 
     @classmethod
     def connect(cls, path: Optional[PathLike] = None, timeout: Optional[float] = 30.0) -> "Client":
-        """Connects to ``path``, else $VFIO_EXPORT_SOCKET, else ``run/vfio-export.sock``, and reads the greeting."""
+        """Connects to ``path``, else :func:`default_socket` ($VFIO_EXPORT_SOCKET, else the default), and reads
+        the greeting."""
         target = os.fspath(path) if path is not None else default_socket()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:

@@ -35,6 +35,17 @@ import java.util.concurrent.TimeUnit;
  * <p>Runs on the listening channel's event loop only, so it needs no locking.
  */
 final class AcceptGuard extends ChannelInboundHandlerAdapter {
+    /**
+     * Told of each connection turned away, on the listener's event loop, with the peer's credentials (read from the
+     * accepted socket: no fd needed) and the limit: the daemon counts and audits it. It must not load classes or
+     * open files (the process is out of fds); what it needs is made when it is installed.
+     */
+    interface Refusals {
+        Refusals NONE = (peer, limit, code, message) -> { };
+
+        void turnedAway(Posix.PeerCred peer, String limit, int code, String message);
+    }
+
     /** Pause after a shortage before accepting again (Netty's own acceptor pauses 1 s). */
     static final long BACKOFF_MS = 250;
     /** The refusal's message: stable, clients may show it. */
@@ -44,11 +55,17 @@ final class AcceptGuard extends ChannelInboundHandlerAdapter {
     private static final int EMFILE = Errno.EMFILE.value, ENFILE = Errno.ENFILE.value;
     private static final int[] NO_FDS = new int[0];
 
+    private final java.util.function.Supplier<Refusals> refusals;
     private final ReserveFd reserve = new ReserveFd();
     private final FdShortageLog log = new FdShortageLog();
     private final long fileMax = fileMax();
     private Runnable resume;
     private boolean paused;
+
+    /** {@code refusals}: where turned-away connections are reported, read at each one (set once the server listens). */
+    AcceptGuard(java.util.function.Supplier<Refusals> refusals) {
+        this.refusals = refusals;
+    }
 
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
@@ -94,11 +111,13 @@ final class AcceptGuard extends ChannelInboundHandlerAdapter {
     /** Answers and closes pending connections, one at a time in the reserve's slot; returns how many. */
     private int turnAwayPending(int listenFd, int errno) {
         byte[] line = refusal(errno);
+        String limit = errno == ENFILE ? "fs.file-max" : "RLIMIT_NOFILE";
         int n = 0;
         while (n < MAX_TURNED_AWAY && (reserve.held() || reserve.restore())) {
             reserve.release();
             int fd = acceptPending(listenFd);
             if (fd >= 0) {
+                report(fd, limit);
                 refuse(fd, line);
                 n++;
             }
@@ -113,6 +132,15 @@ final class AcceptGuard extends ChannelInboundHandlerAdapter {
             return Posix.accept4(listenFd, Posix.SOCK_CLOEXEC | Posix.SOCK_NONBLOCK);
         } catch (PosixException e) {
             return -1;
+        }
+    }
+
+    /** Tells {@link #refusals} who is turned away; a failure there never stops the turning away. */
+    private void report(int fd, String limit) {
+        try {
+            refusals.get().turnedAway(Posix.peerCred(fd), limit, ErrorCode.QUOTA_EXCEEDED.code, MESSAGE);
+        } catch (PosixException | RuntimeException | LinkageError e) {
+            // not counted: the client is gone, or the process could not even load what counting needs
         }
     }
 

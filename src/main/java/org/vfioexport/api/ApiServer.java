@@ -9,6 +9,7 @@ import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.SocketAddress;
+import org.vfioexport.audit.Who;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
 
@@ -61,6 +62,10 @@ public final class ApiServer {
                     + " the listener needs its AcceptGuard to survive running out of fds"));
         }
         this.socketPath = path;
+        // connections refused at accept are counted and audited; the series and the reporting code exist before
+        // the first one, since the fd-shortage path must not load classes
+        service.metrics().registerConnectionRefusals(ErrorCode.QUOTA_EXCEEDED.code);
+        ((GuardedTransport.Spi) ((VertxInternal) vertx).transport()).refusals(this::refused);
         Path staging;
         try {
             staging = Files.createTempDirectory(path.toAbsolutePath().getParent(), "." + path.getFileName() + ".");
@@ -104,9 +109,11 @@ public final class ApiServer {
         Policy.Limits limits = service.policy().limits();
         UserAccounts.Account account = service.accounts().of(peer.uid());
         if (!account.tryOpenConnection(limits.maxConnectionsPerUid())) {
-            refuse(so, RpcException.limit("max_connections_per_uid", limits.maxConnectionsPerUid(),
+            RpcException why = RpcException.limit("max_connections_per_uid", limits.maxConnectionsPerUid(),
                     "too many connections: uid " + peer.uid() + " already has " + limits.maxConnectionsPerUid()
-                            + " open (max_connections_per_uid)"));
+                            + " open (max_connections_per_uid)");
+            refused(peer, "max_connections_per_uid", why.code().code, why.getMessage());
+            refuse(so, why);
             return;
         }
         FdWriter writer = new FdWriter(vertx, so).maxQueuedBytes(limits.maxOutputBytesPerClient());
@@ -132,6 +139,12 @@ public final class ApiServer {
         session.dispatcher(dispatcher);
         framer[0] = new LineFramer(service.maxLineBytes(), dispatcher::handleLine, dispatcher::lineTooLong);
         so.handler(framer[0]);
+    }
+
+    /** A connection refused at accept, here or by the {@link AcceptGuard}: counted by code and limit, and audited. */
+    private void refused(Posix.PeerCred peer, String limit, int code, String message) {
+        service.metrics().connectionRefused(code, limit);
+        service.audit().refusedConnection(Who.of(peer.pid(), peer.uid(), peer.gid()), limit, code, message);
     }
 
     /** Answers a connection the daemon will not serve with one error line, then closes it. */

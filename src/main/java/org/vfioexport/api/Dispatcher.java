@@ -5,6 +5,8 @@ import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.vfioexport.device.Export;
 import org.vfioexport.events.Cause;
 import org.vfioexport.ffm.posix.Posix;
@@ -30,6 +32,7 @@ import static org.vfioexport.api.Session.line;
  * worth of input and a bounded amount of output in the daemon.
  */
 final class Dispatcher {
+    private static final Logger log = LoggerFactory.getLogger(Dispatcher.class);
     /** Methods whose caller must see the operation's events before the response (guarantee 4). */
     private static final Set<String> EVENTS_FIRST = Set.of("device.reset", "device.set_memory");
 
@@ -256,8 +259,7 @@ final class Dispatcher {
         }
         RpcException e = RpcException.from(ar.cause());
         if (e.code() == ErrorCode.INTERNAL_ERROR) {
-            System.err.println("vfio-exportd: internal error in " + name + ": " + ar.cause());
-            ar.cause().printStackTrace();
+            log.error("internal error in {}", name, ar.cause()); // a bug: the stack trace says where
         }
         return Future.succeededFuture(new Outcome(hasId ? Wire.error(id, e) : null, null,
                 e.code() == ErrorCode.PERMISSION_DENIED && !session.isAuthorised())); // a missing fleet permission does not close
@@ -367,7 +369,7 @@ final class Dispatcher {
         try {
             Posix.close(fd);
         } catch (PosixException e) {
-            System.err.println("vfio-exportd: close(" + fd + "): " + e.getMessage());
+            log.warn("close({}): {}", fd, e.getMessage());
         }
     }
 

@@ -11,6 +11,8 @@ import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.net.NetSocket;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
@@ -34,6 +36,7 @@ import java.util.function.IntConsumer;
  * (or the connection died); then the item's completion runs, which is where the caller closes them.
  */
 public final class FdWriter {
+    private static final Logger log = LoggerFactory.getLogger(FdWriter.class);
     private static final long MAX_BACKOFF_MS = 64;
     /** Lines queued here (not yet in Netty) beyond which the writer reports itself full. */
     private static final int QUEUE_HIGH_WATER = 1024;
@@ -275,7 +278,7 @@ public final class FdWriter {
                 // EPIPE/ECONNRESET: the peer is gone; ETOOMANYREFS: the peer holds too many fds in flight (it does
                 // not read) and we can never send it more. Either way the connection is over.
                 if (Errno.ETOOMANYREFS.is(e.errno())) {
-                    System.err.println("vfio-exportd: closing a connection that does not read its fds (ETOOMANYREFS)");
+                    log.warn("closing a connection that does not read its fds (ETOOMANYREFS)");
                 }
                 abort();
                 return;

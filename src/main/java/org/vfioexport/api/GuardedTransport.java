@@ -80,6 +80,8 @@ public final class GuardedTransport implements Transport {
     @SuppressWarnings("deprecation") // the SPI still names Netty's InternetProtocolFamily
     static final class Spi implements io.vertx.core.spi.transport.Transport {
         private final io.vertx.core.spi.transport.Transport d;
+        /** Where this transport's guards report turned-away connections (the daemon's metrics and audit). */
+        private volatile AcceptGuard.Refusals refusals = AcceptGuard.Refusals.NONE;
 
         Spi(io.vertx.core.spi.transport.Transport delegate) {
             this.d = delegate;
@@ -88,7 +90,11 @@ public final class GuardedTransport implements Transport {
         @Override
         public void configure(NetServerOptions options, boolean domainSocket, ServerBootstrap bootstrap) {
             d.configure(options, domainSocket, bootstrap);
-            if (domainSocket) bootstrap.handler(new AcceptGuard());
+            if (domainSocket) bootstrap.handler(new AcceptGuard(() -> refusals));
+        }
+
+        void refusals(AcceptGuard.Refusals r) {
+            refusals = r;
         }
 
         @Override

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import org.vfioexport.client.SocketPath;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -22,7 +23,6 @@ import java.util.Map;
  */
 public final class Config {
     public static final Path DEFAULT_FILE = Path.of("conf/vfio-export.json");
-    public static final String DEFAULT_SOCKET = "run/vfio-export.sock";
 
     private final JsonObject json;
 
@@ -57,6 +57,11 @@ public final class Config {
             throw new StartupException("unknown backend '" + backend() + "' (backend: sim or linux)");
         }
         discipline();
+        try {
+            socket();
+        } catch (SocketPath.NoDefaultException e) {
+            throw new StartupException(e.getMessage(), e);
+        }
         socketMode();
         socketGroup();
         if (maxLineBytes() < 1) throw new StartupException("max_line_bytes must be at least 1, got " + maxLineBytes());
@@ -94,7 +99,7 @@ public final class Config {
                 .put("max_fds_in_flight_per_uid", l.maxFdsInFlightPerUid())
                 .put("max_requests_in_flight_per_client", l.maxRequestsInFlightPerClient())
                 .put("max_output_bytes_per_client", l.maxOutputBytesPerClient()).put("max_batch", l.maxBatch());
-        JsonObject out = new JsonObject().put("backend", backend()).put("socket", socket().toAbsolutePath().toString())
+        JsonObject out = new JsonObject().put("backend", backend()).put("socket", socket().toString())
                 .put("socket_mode", json.getString("socket_mode", "0660")).put("socket_group", json.getString("socket_group"))
                 .put("pidfile", json.getString("pidfile")).put("max_line_bytes", maxLineBytes())
                 .put("event_retention", eventRetention()).put("discipline", json.getString("discipline", "message-order"))
@@ -118,8 +123,16 @@ public final class Config {
         return json.getString("backend", "sim");
     }
 
+    /**
+     * The socket, absolute: the {@code socket} key (relative to the working directory), else the default of the
+     * rule daemon and clients share ({@link SocketPath}: /run/vfio-export/vfio-export.sock for root). The command
+     * line puts {@code --socket}, else $VFIO_EXPORT_SOCKET, in the key before this is read. Throws
+     * {@link SocketPath.NoDefaultException} when there is no key and no default ({@link #validate} says so first).
+     */
     public Path socket() {
-        return Path.of(json.getString("socket", DEFAULT_SOCKET));
+        String s = json.getString("socket");
+        if (s != null) return Path.of(s).toAbsolutePath();
+        return SocketPath.defaultFor(Daemon.daemonUid(), System.getenv());
     }
 
     /** How devices serialise their operations: {@code message-order} (default) or {@code lock} (for comparison). */

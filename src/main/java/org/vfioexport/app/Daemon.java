@@ -3,6 +3,8 @@ package org.vfioexport.app;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.vfioexport.api.ApiServer;
 import org.vfioexport.api.GuardedTransport;
 import org.vfioexport.api.Policy;
@@ -32,6 +34,7 @@ import java.util.function.Function;
  * connections and the socket.
  */
 public final class Daemon {
+    private static final Logger log = LoggerFactory.getLogger(Daemon.class);
     private static final long STOP_TIMEOUT_S = 20;
     /** The whole stop, from SIGTERM to the last fd closed. */
     static final long STOP_BUDGET_MS = 1000;
@@ -145,7 +148,7 @@ public final class Daemon {
         try {
             vertx.close().await(STOP_TIMEOUT_S, TimeUnit.SECONDS);
         } catch (Exception e) {
-            System.err.println("vfio-exportd: closing Vert.x: " + e);
+            log.warn("closing Vert.x: {}", e.toString());
         }
     }
 
@@ -234,12 +237,12 @@ public final class Daemon {
                     .transform(x -> vertx.close())
                     .await(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
         } catch (Exception e) {
-            System.err.println("vfio-exportd: stopping took too long or failed: " + e);
+            log.warn("stopping took too long or failed: {}", e.toString());
         }
         try {
             Files.deleteIfExists(socket);
         } catch (IOException e) {
-            System.err.println("vfio-exportd: cannot remove " + socket + ": " + e.getMessage());
+            log.warn("cannot remove {}: {}", socket, e.getMessage());
         }
         kernel.close();
         audit.close(); // daemon.stop: after every release was recorded

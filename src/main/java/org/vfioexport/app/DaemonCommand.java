@@ -2,6 +2,7 @@ package org.vfioexport.app;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.vfioexport.client.SocketPath;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import sun.misc.Signal;
@@ -21,7 +22,9 @@ public final class DaemonCommand implements Callable<Integer> {
             defaultValue = "conf/vfio-export.json")
     Path conf;
 
-    @Option(names = "--socket", paramLabel = "PATH", description = "socket path (default: the configuration's)")
+    @Option(names = "--socket", paramLabel = "PATH", description = "socket path (default: $VFIO_EXPORT_SOCKET, else the "
+            + "configuration's socket, else /run/vfio-export/vfio-export.sock as root, "
+            + "$XDG_RUNTIME_DIR/vfio-export/vfio-export.sock otherwise)")
     Path socket;
 
     @Option(names = "--backend", paramLabel = "sim|linux", description = "kernel backend (default: the configuration's)")
@@ -51,15 +54,27 @@ public final class DaemonCommand implements Callable<Integer> {
     private int checkConfig() {
         try {
             Config config = Config.load(resolveConf()).with("backend", backend).with("discipline", discipline)
-                    .with("socket", socket == null ? null : socket.toString())
+                    .with("socket", socketOverride())
                     .with("pidfile", pidfile == null ? null : pidfile.toString());
             config.validate();
             System.out.println(config.effective(Daemon.daemonUid(), Daemon.openFileLimit()).encodePrettily());
             return 0;
         } catch (StartupException e) {
+            // --check-config is a command for a person (or a unit's ExecStartPre=): its answer goes to the terminal
+            // as plain lines, stdout for the configuration and stderr for the problem; logging is not started.
             System.err.println("vfio-exportd: invalid configuration: " + e.getMessage());
             return 1;
         }
+    }
+
+    /**
+     * What replaces the configuration's {@code socket}: {@code --socket}, else $VFIO_EXPORT_SOCKET (the variable the
+     * clients read, so that one setting moves both), else nothing. The order is {@link SocketPath}'s.
+     */
+    private String socketOverride() {
+        if (socket != null) return socket.toString();
+        String env = System.getenv(SocketPath.ENV);
+        return env == null || env.isEmpty() ? null : env;
     }
 
     private Path resolveConf() {
@@ -79,7 +94,7 @@ public final class DaemonCommand implements Callable<Integer> {
         SystemdNotify systemd = SystemdNotify.fromEnvironment();
         try {
             Config config = Config.load(resolveConf()).with("backend", backend).with("discipline", discipline)
-                    .with("socket", socket == null ? null : socket.toString())
+                    .with("socket", socketOverride())
                     .with("pidfile", pidfile == null ? null : pidfile.toString());
             daemon = Daemon.start(config);
             try {
@@ -102,7 +117,7 @@ public final class DaemonCommand implements Callable<Integer> {
             System.out.println("vfio-exportd: metrics on " + daemon.metricsUrl());
         }
         System.out.flush();
-        systemd.ready("listening on " + daemon.socket().toAbsolutePath());
+        systemd.ready("listening on " + daemon.socket());
         try {
             stop.await();
         } catch (InterruptedException e) {

@@ -22,6 +22,14 @@ public interface Audit {
      */
     void refused(Who who, String method);
 
+    /**
+     * Records a connection refused at accept, before any hello ({@code connection.refused} with the {@code limit}
+     * and the {@code error} it was sent): over {@code max_connections_per_uid}, or the daemon out of fds. Throttled
+     * per uid as {@link #refused} is.
+     */
+    default void refusedConnection(Who who, String limit, int errorCode, String message) {
+    }
+
     /** Writes {@code daemon.stop}, fsyncs and closes (at the end of the daemon's stop). */
     void close();
 

@@ -166,6 +166,16 @@ public final class AuditJournal implements Audit {
         append(r);
     }
 
+    @Override
+    public void refusedConnection(Who who, String limit, int errorCode, String message) {
+        long suppressed = refusals.admit(Integer.toUnsignedLong(who.uid()), System.nanoTime());
+        if (suppressed < 0) return;
+        JsonObject r = AuditRecord.outcome(AuditRecord.of(AuditRecord.CONNECTION_REFUSED, who).put("limit", limit),
+                errorCode, message);
+        if (suppressed > 0) r.put("suppressed", suppressed);
+        append(r);
+    }
+
     /** Writes {@code daemon.stop}, fsyncs, closes, and lets another daemon have the journal. Once only. */
     @Override
     public void close() {

@@ -6,8 +6,9 @@ import java.nio.file.Path;
 
 /**
  * The {@code audit} object of the configuration, with its defaults. The journal lives by default beside the
- * socket, named after it ({@code run/vfio-export.sock} gives {@code run/vfio-export.audit.jsonl}), so that two
- * daemons on two sockets of one directory keep two journals.
+ * socket, named after it ({@code /run/vfio-export/vfio-export.sock} gives
+ * {@code /run/vfio-export/vfio-export.audit.jsonl}), so that two daemons on two sockets of one directory keep two
+ * journals.
  *
  * @param maxBytes  the size past which the current file is rotated (a record is never split over two files)
  * @param keep      rotated files kept ({@code .1} newest to {@code .keep} oldest); older ones are deleted

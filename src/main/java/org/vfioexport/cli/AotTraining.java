@@ -2,7 +2,7 @@ package org.vfioexport.cli;
 
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import org.vfioexport.client.JsonText;
+import org.vfioexport.client.vertx.JsonText;
 
 import java.io.IOException;
 import java.io.OutputStream;

@@ -1,9 +1,9 @@
 package org.vfioexport.cli;
 
 import io.vertx.core.json.JsonObject;
-import org.vfioexport.client.JsonText;
-import org.vfioexport.client.RpcError;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.JsonText;
+import org.vfioexport.client.vertx.RpcError;
+import org.vfioexport.client.vertx.VfioExportClient;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.PositionalParamSpec;
 import picocli.CommandLine.ParameterException;

@@ -1,8 +1,9 @@
 package org.vfioexport.cli;
 
 import org.vfioexport.client.ConnectFailedException;
-import org.vfioexport.client.JsonText;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.SocketPath;
+import org.vfioexport.client.vertx.JsonText;
+import org.vfioexport.client.vertx.VfioExportClient;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
@@ -30,7 +31,6 @@ import java.util.concurrent.Callable;
 public final class Cli implements Callable<Integer> {
     static final String NAME = "vfio-export";
     static final String VERSION = "vfio-export 0.1.0";
-    static final String DEFAULT_SOCKET = "run/vfio-export.sock";
     static final String DEVICE_HELP = "PCI address: 0000:01:00.0, or lspci's 01:00.0";
 
     final PrintStream out;
@@ -114,7 +114,7 @@ public final class Cli implements Callable<Integer> {
     /** The options every command takes, after its own. */
     private static CommandSpec addCommonOptions(CommandSpec c) {
         c.addOption(OptionSpec.builder("--socket").paramLabel("PATH").type(String.class)
-                .description("the daemon's socket (default: $VFIO_EXPORT_SOCKET, else " + DEFAULT_SOCKET + ")").build());
+                .description("the daemon's socket (default: " + SocketPath.describeDefault() + ")").build());
         c.addOption(OptionSpec.builder("--json").type(boolean.class)
                 .description("print results as JSON, one value per line (errors too, on stderr)").build());
         c.addOption(OptionSpec.builder("-t", "--timeout").paramLabel("SECONDS").type(double.class)
@@ -146,11 +146,14 @@ public final class Cli implements Callable<Integer> {
         return commandLine != null && commandLine.getParseResult() != null && common("--json", false);
     }
 
+    /** {@code --socket}, else the rule every client and the daemon share ({@link SocketPath}); absolute. */
     Path socketPath() {
         String socket = common("--socket", null);
-        if (socket != null) return Path.of(socket);
-        String env = System.getenv("VFIO_EXPORT_SOCKET");
-        return Path.of(env != null && !env.isEmpty() ? env : DEFAULT_SOCKET);
+        try {
+            return SocketPath.resolve(socket == null ? null : Path.of(socket), null, System.getenv(), SocketPath::currentUid);
+        } catch (SocketPath.NoDefaultException e) {
+            throw new IllegalArgumentException(e.getMessage(), e); // a usage error: the user must name the socket
+        }
     }
 
     long timeoutMs() {

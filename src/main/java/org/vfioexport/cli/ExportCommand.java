@@ -2,9 +2,9 @@ package org.vfioexport.cli;
 
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import org.vfioexport.client.ExportedBuffer;
-import org.vfioexport.client.RpcError;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.ExportedBuffer;
+import org.vfioexport.client.vertx.RpcError;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
 import picocli.CommandLine.Model.CommandSpec;
@@ -97,7 +97,7 @@ final class ExportCommand implements Callable<Integer> {
             JsonObject e;
             try {
                 e = c.nextEvent(SLICE_MS);
-            } catch (VfioExportClient.TimeoutIOException quiet) {
+            } catch (org.vfioexport.client.TimeoutIOException quiet) {
                 continue;
             } catch (EOFException eof) {
                 return lost(b, Exit.NO_DAEMON, Failure.DAEMON_GONE + ": " + b.id() + " is gone");
@@ -153,7 +153,7 @@ final class ExportCommand implements Callable<Integer> {
     private int lost(ExportedBuffer b, int status, String why) {
         cli.out.flush();
         if (cli.json()) {
-            cli.err.println(org.vfioexport.client.JsonText.encode(new JsonObject().put("error",
+            cli.err.println(org.vfioexport.client.vertx.JsonText.encode(new JsonObject().put("error",
                     new JsonObject().put("message", why).put("export_id", b.id()))));
         } else {
             cli.err.println("vfio-export: " + why);

@@ -2,9 +2,9 @@ package org.vfioexport.cli;
 
 import io.vertx.core.json.JsonObject;
 import org.vfioexport.client.ConnectFailedException;
-import org.vfioexport.client.JsonText;
-import org.vfioexport.client.RpcError;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.JsonText;
+import org.vfioexport.client.vertx.RpcError;
+import org.vfioexport.client.vertx.VfioExportClient;
 
 import java.io.EOFException;
 import java.io.IOException;
@@ -36,7 +36,7 @@ final class Failure {
                 status = Exit.NO_DAEMON;
                 message = DAEMON_GONE;
             }
-            case VfioExportClient.TimeoutIOException t -> {
+            case org.vfioexport.client.TimeoutIOException t -> {
                 status = Exit.NO_DAEMON;
                 message = "no answer from the daemon in time (" + t.getMessage() + "; -t sets the timeout)";
             }

@@ -2,8 +2,8 @@ package org.vfioexport.cli;
 
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import org.vfioexport.client.JsonText;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.JsonText;
+import org.vfioexport.client.vertx.VfioExportClient;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 
@@ -46,7 +46,7 @@ final class WatchCommand implements Callable<Integer> {
                 JsonObject e;
                 try {
                     e = c.nextEvent(60_000);
-                } catch (VfioExportClient.TimeoutIOException quiet) {
+                } catch (org.vfioexport.client.TimeoutIOException quiet) {
                     continue; // no event for a minute: keep watching
                 } catch (EOFException eof) {
                     cli.out.flush();

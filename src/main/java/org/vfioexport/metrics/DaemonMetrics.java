@@ -12,6 +12,7 @@ import org.vfioexport.events.EventHub;
 import org.vfioexport.events.EventMetrics;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -104,6 +105,30 @@ public final class DaemonMetrics {
     public void refused(int errorCode) {
         counter("vfio_export_request_errors", "requests answered with an error, by method and code",
                 "method", "none", "code", Integer.toString(errorCode)).increment();
+    }
+
+    /** The limits a connection can be refused for at accept, before any hello: the series exist from the start. */
+    public static final List<String> CONNECTION_LIMITS = List.of("max_connections_per_uid", "RLIMIT_NOFILE", "fs.file-max");
+
+    /**
+     * A connection refused at accept (one error line, then closed, before any hello), by error code and the limit
+     * that refused it: {@code max_connections_per_uid}, or the fd limits {@code RLIMIT_NOFILE} / {@code fs.file-max}.
+     */
+    public void connectionRefused(int errorCode, String limit) {
+        connectionRefusals(errorCode, limit).increment();
+    }
+
+    /**
+     * Registers the refusal series at zero, so that a scrape shows them before the first refusal and the fd
+     * shortage path (which must not load classes: that takes an fd) finds them made.
+     */
+    public void registerConnectionRefusals(int errorCode) {
+        for (String limit : CONNECTION_LIMITS) connectionRefusals(errorCode, limit);
+    }
+
+    private Counter connectionRefusals(int errorCode, String limit) {
+        return counter("vfio_export_connections_refused", "connections refused at accept, by error code and limit",
+                "code", Integer.toString(errorCode), "limit", limit);
     }
 
     /** A reset's exclusive section (revoke, VFIO_DEVICE_RESET, restore), as the device measured it. */

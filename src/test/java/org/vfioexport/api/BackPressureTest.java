@@ -3,8 +3,8 @@ package org.vfioexport.api;
 import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.vfioexport.client.Message;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.Message;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.testutil.TestDaemon;
 
 import java.nio.charset.StandardCharsets;

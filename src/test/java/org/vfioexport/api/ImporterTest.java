@@ -6,10 +6,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.vfioexport.client.ExportedBuffer;
+import org.vfioexport.client.vertx.ExportedBuffer;
 import org.vfioexport.ffm.posix.Posix;
-import org.vfioexport.client.RpcError;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.RpcError;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.testutil.TestDaemon;
 
 import java.nio.file.Path;

@@ -4,11 +4,12 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.vfioexport.client.ExportedBuffer;
-import org.vfioexport.client.Message;
-import org.vfioexport.client.RpcError;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.ExportedBuffer;
+import org.vfioexport.client.vertx.Message;
+import org.vfioexport.client.vertx.RpcError;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.testutil.Prometheus;
 import org.vfioexport.testutil.TestDaemon;
 
 import java.io.EOFException;
@@ -53,6 +54,21 @@ class PerUidLimitsTest {
             } finally {
                 Posix.close(sock);
             }
+            // the refusal is counted by code and limit, and the journal says who was refused and why
+            String metrics = open.get(1).request("server.metrics").getString("text");
+            assertEquals(1.0, Prometheus.sample(metrics, "vfio_export_connections_refused_total{code=\"-32005\",limit=\"max_connections_per_uid\"}"), metrics);
+            assertEquals(0.0, Prometheus.sample(metrics, "vfio_export_connections_refused_total{code=\"-32005\",limit=\"RLIMIT_NOFILE\"}"), metrics);
+            JsonArray records = open.get(1).request("audit.query", new JsonObject()).getJsonArray("records");
+            List<JsonObject> refused = records.stream().map(JsonObject.class::cast)
+                    .filter(r -> "connection.refused".equals(r.getString("event"))).toList();
+            assertEquals(1, refused.size(), records.encodePrettily());
+            JsonObject r = refused.get(0);
+            assertEquals("max_connections_per_uid", r.getString("limit"), r.encode());
+            assertEquals(ProcessHandle.current().pid(), r.getLong("pid"), r.encode());
+            assertEquals(org.vfioexport.client.SocketPath.currentUid(), r.getInteger("uid"), r.encode());
+            assertEquals(false, r.getBoolean("ok"), r.encode());
+            assertEquals(-32005, r.getJsonObject("error").getInteger("code"), r.encode());
+            assertTrue(r.getJsonObject("error").getString("message").startsWith("too many connections"), r.encode());
             // the first three still work, and closing one makes room
             assertEquals(2, open.get(0).request("device.list").getJsonArray("devices").size());
             open.remove(0).close();

@@ -4,8 +4,9 @@ import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.testutil.DaemonProcess;
+import org.vfioexport.testutil.Prometheus;
 import org.vfioexport.testutil.Wait;
 
 import java.io.ByteArrayOutputStream;
@@ -48,6 +49,7 @@ class ListenerAtFdLimitTest {
         try (DaemonProcess d = DaemonProcess.start(dir, c -> c.getJsonObject("policy").put("max_connections_per_uid", 1000),
                 limit); VfioExportClient probe = d.connect()) {
             long base = baseline(d, probe);
+            long refusedInAll = 0;
             for (int round = 1; round <= 2; round++) { // twice: the reserve fd is back after a shortage
                 Answers a;
                 try {
@@ -59,6 +61,7 @@ class ListenerAtFdLimitTest {
                 assertEquals(CONNECTIONS, a.hellos + a.refusals + a.closedSilently, seen);
                 assertTrue(a.hellos > 0 && a.refusals > 0, "some served, some turned away: " + seen);
                 assertEquals(0, a.closedSilently, "every turned-away connection is told why: " + seen);
+                refusedInAll += a.refusals;
                 JsonObject error = a.refusal.getJsonObject("error");
                 assertEquals(new JsonObject().put("jsonrpc", "2.0").putNull("id").put("error", new JsonObject()
                         .put("code", -32005).put("message", "server out of file descriptors; try again later")
@@ -73,6 +76,22 @@ class ListenerAtFdLimitTest {
                 }
             }
             assertTrue(probe.request("server.info").containsKey("clients"), "the probe's connection survived");
+            // each one turned away is counted by code and limit, and the journal says who (throttled per uid)
+            String metrics = probe.request("server.metrics").getString("text");
+            assertEquals((double) refusedInAll, Prometheus.sample(metrics,
+                    "vfio_export_connections_refused_total{code=\"-32005\",limit=\"RLIMIT_NOFILE\"}"), metrics);
+            List<JsonObject> refused = probe.request("audit.query", new JsonObject()).getJsonArray("records").stream()
+                    .map(JsonObject.class::cast).filter(r -> "connection.refused".equals(r.getString("event"))).toList();
+            assertFalse(refused.isEmpty(), "the refusals are in the audit journal");
+            for (JsonObject r : refused) {
+                assertEquals("RLIMIT_NOFILE", r.getString("limit"), r.encode());
+                assertEquals(ProcessHandle.current().pid(), r.getLong("pid"), r.encode());
+                assertEquals(-32005, r.getJsonObject("error").getInteger("code"), r.encode());
+            }
+            // one record per uid per second, each counting those suppressed before it (the last ones wait for the
+            // next record): never more than happened
+            long recorded = refused.stream().mapToLong(r -> 1 + r.getLong("suppressed", 0L)).sum();
+            assertTrue(recorded <= refusedInAll, recorded + " recorded of " + refusedInAll + ": " + refused);
             String err = d.stderr();
             assertFalse(err.contains("NoClassDefFoundError") || err.contains("Exception in thread")
                     || err.contains("ERROR") || err.contains("exceptionCaught"), err);

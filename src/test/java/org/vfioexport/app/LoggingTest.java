@@ -93,4 +93,30 @@ class LoggingTest {
         assertEquals(2, d.awaitExit(60_000));
         assertTrue(d.stderr().contains("Invalid value for option '--log-level'"), d.stderr());
     }
+
+    /**
+     * The daemon reports through its logger, never straight to stderr: a line without timestamp and level cannot
+     * be filtered or found. The command line (cli/) prints to its user, and {@code --check-config} answers the
+     * person who ran it before logging starts; nothing else writes to System.err or prints a stack trace.
+     */
+    @Test
+    void theDaemonWritesNothingToStderrButThroughItsLogger() throws IOException {
+        Path main = Path.of("src/main/java/org/vfioexport");
+        List<String> found;
+        try (java.util.stream.Stream<Path> files = java.nio.file.Files.walk(main)) {
+            found = files.filter(p -> p.toString().endsWith(".java") && !p.startsWith(main.resolve("cli")))
+                    .flatMap(p -> {
+                        try {
+                            List<String> lines = java.nio.file.Files.readAllLines(p);
+                            return java.util.stream.IntStream.range(0, lines.size())
+                                    .filter(i -> lines.get(i).contains("System.err") || lines.get(i).contains("printStackTrace("))
+                                    .mapToObj(i -> main.relativize(p) + ":" + (i + 1) + ": " + lines.get(i).strip());
+                        } catch (IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    }).filter(l -> !l.startsWith("app/DaemonCommand.java:") || !l.contains("invalid configuration"))
+                    .toList();
+        }
+        assertTrue(found.isEmpty(), "write through an SLF4J logger instead:\n" + String.join("\n", found));
+    }
 }

@@ -3,9 +3,9 @@ package org.vfioexport.app;
 import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.vfioexport.client.ExportedBuffer;
-import org.vfioexport.client.Message;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.ExportedBuffer;
+import org.vfioexport.client.vertx.Message;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.DaemonProcess;
 

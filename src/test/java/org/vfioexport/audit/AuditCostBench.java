@@ -4,8 +4,8 @@ import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.vfioexport.client.ExportedBuffer;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.ExportedBuffer;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.TestDaemon;
 

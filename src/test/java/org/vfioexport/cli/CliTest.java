@@ -6,7 +6,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.testutil.TestDaemon;
 import org.vfioexport.testutil.Wait;
 

@@ -4,8 +4,8 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.vfioexport.client.RpcError;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.RpcError;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.testutil.DaemonProcess;
 import org.vfioexport.testutil.Wait;
 

@@ -1,7 +1,7 @@
 package org.vfioexport.testutil;
 
 import io.vertx.core.json.JsonObject;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.VfioExportClient;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -84,6 +84,15 @@ public final class DaemonProcess implements AutoCloseable {
                     socket.toString()));
             cmd.addAll(List.of(daemonArgs));
             return new DaemonProcess(new ProcessBuilder(cmd).start(), socket);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Starts {@code pb} (a daemon command line the caller built, with its own environment or directory), not waiting. */
+    public static DaemonProcess spawn(ProcessBuilder pb, Path socket) {
+        try {
+            return new DaemonProcess(pb.start(), socket);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

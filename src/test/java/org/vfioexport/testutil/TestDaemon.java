@@ -4,7 +4,7 @@ import io.vertx.core.json.JsonObject;
 import org.vfioexport.app.Config;
 import org.vfioexport.app.Daemon;
 import org.vfioexport.app.StartupException;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.kernel.sim.SimKernel;
 
 import java.io.IOException;

@@ -6,8 +6,8 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.HdrHistogram.Histogram;
 import org.vfioexport.api.ErrorCode;
-import org.vfioexport.client.Message;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.Message;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.ffm.posix.Posix;
 
 import java.io.BufferedReader;
@@ -1045,7 +1045,7 @@ final class Adversarial {
                 try {
                     liveAtExhaustion = exporters.getFirst().timeout(2_000).request("server.info").getLong("exports");
                     answerDuringMs = (System.nanoTime() - t0) / 1_000_000;
-                } catch (IOException | org.vfioexport.client.RpcError e) {
+                } catch (IOException | org.vfioexport.client.vertx.RpcError e) {
                     liveAtExhaustion = -1;
                     answerDuringMs = -1;
                     r.violation("an existing connection got no server.info answer within 2 s while out of fds: " + e.getMessage());
@@ -1097,7 +1097,7 @@ final class Adversarial {
                 do {
                     leftSeenByKeeper = keeper.request("server.info").getLong("exports");
                 } while (leftSeenByKeeper != 0 && System.currentTimeMillis() < deadline && sleep(50));
-            } catch (IOException | org.vfioexport.client.RpcError e) {
+            } catch (IOException | org.vfioexport.client.vertx.RpcError e) {
                 r.violation("the connection kept open through the exhaustion got no server.info answer: " + e.getMessage());
             } finally {
                 keeper.close();

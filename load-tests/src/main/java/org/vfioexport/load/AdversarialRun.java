@@ -1,7 +1,7 @@
 package org.vfioexport.load;
 
 import io.vertx.core.json.JsonObject;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.ffm.posix.Posix;
 
 import java.io.IOException;

@@ -2,8 +2,8 @@ package org.vfioexport.load;
 
 import io.vertx.core.json.JsonObject;
 import org.HdrHistogram.Histogram;
-import org.vfioexport.client.Message;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.Message;
+import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
 

@@ -1,7 +1,7 @@
 package org.vfioexport.load;
 
 import io.vertx.core.json.JsonObject;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.VfioExportClient;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -119,7 +119,7 @@ final class DaemonProc implements AutoCloseable {
     JsonObject info() throws IOException {
         try (VfioExportClient c = VfioExportClient.connect(socket)) {
             return c.request("server.info");
-        } catch (org.vfioexport.client.RpcError e) {
+        } catch (org.vfioexport.client.vertx.RpcError e) {
             throw new IOException(e);
         }
     }
@@ -132,7 +132,7 @@ final class DaemonProc implements AutoCloseable {
             for (int i = 0; i < list.size(); i++) {
                 out.put(list.getJsonObject(i).getString("device"), list.getJsonObject(i).getLong("seq"));
             }
-        } catch (org.vfioexport.client.RpcError e) {
+        } catch (org.vfioexport.client.vertx.RpcError e) {
             throw new IOException(e);
         }
         return out;

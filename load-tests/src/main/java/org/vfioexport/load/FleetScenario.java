@@ -3,7 +3,7 @@ package org.vfioexport.load;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.HdrHistogram.Histogram;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.VfioExportClient;
 
 import java.io.IOException;
 import java.net.InetAddress;

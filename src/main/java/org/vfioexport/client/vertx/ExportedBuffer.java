@@ -1,8 +1,8 @@
-package org.vfioexport.client;
+package org.vfioexport.client.vertx;
 
 import io.vertx.core.json.JsonObject;
 
-/** A successful {@code export.create}: the EXPORT object and the dma-buf fd that came with it (owned by the caller). */
+/** {@link org.vfioexport.client.ExportedBuffer} with the EXPORT object as a {@link JsonObject}. */
 public record ExportedBuffer(JsonObject export, int fd) {
     public String id() {
         return export.getString("export_id");

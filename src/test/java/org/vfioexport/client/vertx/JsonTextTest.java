@@ -1,4 +1,4 @@
-package org.vfioexport.client;
+package org.vfioexport.client.vertx;
 
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;

@@ -1,9 +1,7 @@
 package org.vfioexport.client;
 
-import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
-import org.vfioexport.ffm.posix.Posix;
-import org.vfioexport.ffm.posix.PosixException;
+import org.vfioexport.client.internal.Posix;
+import org.vfioexport.client.internal.PosixException;
 
 import java.io.EOFException;
 import java.io.IOException;
@@ -12,8 +10,9 @@ import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeoutException;
 
 /**
  * A blocking client of the vfio-export protocol over its Unix socket, for one thread.
@@ -27,7 +26,9 @@ import java.util.concurrent.TimeoutException;
  *
  * <p>{@link #connect(Path)} reads through libc ({@code recvmsg}), so fds arrive. {@link #connectWithoutFds} reads
  * through the JDK's socket channel, which starts in a fraction of the time and cannot take fds: for callers that
- * want none (the command line, except {@code export}). JSON goes through {@link JsonText}, not Jackson.
+ * want none (the command line, except {@code export}). JSON goes through {@link JsonText}: objects are
+ * {@code Map<String, Object>}, arrays {@code List<Object>}, and the library needs nothing beyond the JDK (25, with
+ * native access enabled for the fd passing: {@code --enable-native-access=ALL-UNNAMED}).
  */
 public final class VfioExportClient implements AutoCloseable {
     public static final long DEFAULT_TIMEOUT_MS = 30_000;
@@ -39,7 +40,7 @@ public final class VfioExportClient implements AutoCloseable {
     private final ArrayDeque<Integer> fds = new ArrayDeque<>();
     private final ArrayDeque<Message> notifications = new ArrayDeque<>();
     private final Map<Object, Message> responses = new HashMap<>();
-    private final JsonObject hello;
+    private final Map<String, Object> hello;
     private long nextId = 1;
     private long timeoutMs = DEFAULT_TIMEOUT_MS;
     private boolean closed;
@@ -56,14 +57,19 @@ public final class VfioExportClient implements AutoCloseable {
         }
         if (!"hello".equals(m.method())) {
             sock.close();
-            if (m.isObject() && m.object().getValue("error") instanceof JsonObject error) {
+            if (m.isObject() && Values.object(m.object().get("error")) instanceof Map<String, Object> error) {
                 RpcError refused = RpcError.of(error);
                 throw new IOException("the server refused the connection: " + refused.getMessage() + " (error "
                         + refused.code() + ")", refused);
             }
             throw new IOException("the server did not greet with hello: " + m.json());
         }
-        hello = m.object().getJsonObject("params");
+        hello = m.params();
+    }
+
+    /** Connects to the default socket ({@link SocketPath#resolve()}) and reads the greeting; fds arrive. */
+    public static VfioExportClient connect() throws IOException {
+        return connect(SocketPath.resolve());
     }
 
     /** Connects and reads the server's greeting; fds the server sends arrive. */
@@ -84,7 +90,8 @@ public final class VfioExportClient implements AutoCloseable {
         return new VfioExportClient(fds ? PosixTransport.connect(socket) : ChannelTransport.connect(socket), timeoutMs);
     }
 
-    public JsonObject hello() {
+    /** The {@code hello} greeting's params: the server's version and capabilities. */
+    public Map<String, Object> hello() {
         return hello;
     }
 
@@ -106,17 +113,22 @@ public final class VfioExportClient implements AutoCloseable {
     // ---- requests ----------------------------------------------------------------------------------------------
 
     /** Sends a request and returns its id without waiting (pipelining). */
-    public Object send(String method, JsonObject params) throws IOException {
+    public Object send(String method, Map<String, ?> params) throws IOException {
         long id = nextId++;
-        JsonObject req = new JsonObject().put("jsonrpc", "2.0").put("id", id).put("method", method);
+        Map<String, Object> req = new LinkedHashMap<>();
+        req.put("jsonrpc", "2.0");
+        req.put("id", id);
+        req.put("method", method);
         if (params != null) req.put("params", params);
         sendLine(JsonText.encode(req));
         return id;
     }
 
     /** Sends a notification (no id, no response). */
-    public void notify(String method, JsonObject params) throws IOException {
-        JsonObject req = new JsonObject().put("jsonrpc", "2.0").put("method", method);
+    public void notify(String method, Map<String, ?> params) throws IOException {
+        Map<String, Object> req = new LinkedHashMap<>();
+        req.put("jsonrpc", "2.0");
+        req.put("method", method);
         if (params != null) req.put("params", params);
         sendLine(JsonText.encode(req));
     }
@@ -130,10 +142,10 @@ public final class VfioExportClient implements AutoCloseable {
             m = read(remaining(deadline, "the response to request " + id));
             if (m.isNotification()) {
                 notifications.add(m);
-            } else if (m.isObject() && id.equals(normalise(m.object().getValue("id")))) {
+            } else if (m.isObject() && id.equals(normalise(m.object().get("id")))) {
                 return m;
             } else if (m.isObject()) {
-                responses.put(normalise(m.object().getValue("id")), m);
+                responses.put(normalise(m.object().get("id")), m);
             } else {
                 responses.put("batch", m);
             }
@@ -141,43 +153,47 @@ public final class VfioExportClient implements AutoCloseable {
     }
 
     /** One request, its whole response message (result or error, and fds). */
-    public Message call(String method, JsonObject params) throws IOException {
+    public Message call(String method, Map<String, ?> params) throws IOException {
         return await(send(method, params));
     }
 
     /** One request; its result, or the error as {@link RpcError}. Fds of the response are closed. */
-    public JsonObject request(String method, JsonObject params) throws IOException, RpcError {
+    public Map<String, Object> request(String method, Map<String, ?> params) throws IOException, RpcError {
         Message m = call(method, params);
         for (int fd : m.fds()) closeQuietly(fd);
-        JsonObject o = m.object();
-        if (o.containsKey("error")) throw RpcError.of(o.getJsonObject("error"));
-        return o.getJsonObject("result");
+        Map<String, Object> o = m.object();
+        if (o.containsKey("error")) throw RpcError.of(Values.object(o.get("error")));
+        return Values.object(o.get("result"));
     }
 
-    public JsonObject request(String method) throws IOException, RpcError {
+    public Map<String, Object> request(String method) throws IOException, RpcError {
         return request(method, null);
     }
 
     /** {@code export.create} of one range; the caller owns the returned fd. */
     public ExportedBuffer export(String device, long region, long offset, long length) throws IOException, RpcError {
-        return export(new JsonObject().put("device", device).put("region", region)
-                .put("offset", offset).put("length", length));
+        Map<String, Object> params = new LinkedHashMap<>();
+        params.put("device", device);
+        params.put("region", region);
+        params.put("offset", offset);
+        params.put("length", length);
+        return export(params);
     }
 
-    public ExportedBuffer export(JsonObject params) throws IOException, RpcError {
+    public ExportedBuffer export(Map<String, ?> params) throws IOException, RpcError {
         Message m = call("export.create", params);
-        JsonObject o = m.object();
-        if (o.containsKey("error")) throw RpcError.of(o.getJsonObject("error"));
+        Map<String, Object> o = m.object();
+        if (o.containsKey("error")) throw RpcError.of(Values.object(o.get("error")));
         if (!sock.passesFds()) throw new IOException("export.create needs fd passing: connect with connect(Path)");
         if (m.fds().length != 1) throw new IOException("export.create result came with " + m.fds().length + " fds");
-        return new ExportedBuffer(o.getJsonObject("result"), m.fds()[0]);
+        return new ExportedBuffer(Values.object(o.get("result")), m.fds()[0]);
     }
 
     /**
      * Sends a batch and waits for its one response line: an array, or one error object (id null) when the batch is
      * refused whole (empty, over max_batch, over SCM_MAX_FD). Absent when all were notifications: then times out.
      */
-    public Message batch(JsonArray requests) throws IOException {
+    public Message batch(List<?> requests) throws IOException {
         sendLine(JsonText.encode(requests));
         Message m = responses.remove("batch");
         if (m != null) return m;
@@ -186,13 +202,13 @@ public final class VfioExportClient implements AutoCloseable {
             m = read(remaining(deadline, "the batch response"));
             if (m.isNotification()) notifications.add(m);
             else if (!m.isObject()) return m;
-            else if (m.object().getValue("id") == null && m.object().containsKey("error")) return m; // refused whole
-            else responses.put(normalise(m.object().getValue("id")), m);
+            else if (m.object().get("id") == null && m.object().containsKey("error")) return m; // refused whole
+            else responses.put(normalise(m.object().get("id")), m);
         }
     }
 
     /** The next {@code event} notification's params, waiting up to {@code timeoutMs}. */
-    public JsonObject nextEvent(long timeoutMs) throws IOException {
+    public Map<String, Object> nextEvent(long timeoutMs) throws IOException {
         return nextNotification("event", timeoutMs);
     }
 
@@ -200,19 +216,19 @@ public final class VfioExportClient implements AutoCloseable {
      * The params of the next notification named {@code method}, waiting up to {@code timeoutMs}. Notifications of
      * other names that arrive meanwhile stay queued for their own readers.
      */
-    public JsonObject nextNotification(String method, long timeoutMs) throws IOException {
+    public Map<String, Object> nextNotification(String method, long timeoutMs) throws IOException {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000;
         while (true) {
             for (java.util.Iterator<Message> it = notifications.iterator(); it.hasNext(); ) {
                 Message n = it.next();
                 if (method.equals(n.method())) {
                     it.remove();
-                    return n.object().getJsonObject("params");
+                    return n.params();
                 }
             }
             Message m = read(remaining(deadline, "a " + method + " notification"));
             if (m.isNotification()) notifications.add(m);
-            else if (m.isObject()) responses.put(normalise(m.object().getValue("id")), m);
+            else if (m.isObject()) responses.put(normalise(m.object().get("id")), m);
             else responses.put("batch", m);
         }
     }
@@ -221,9 +237,12 @@ public final class VfioExportClient implements AutoCloseable {
     public boolean hasEvent(long timeoutMs) throws IOException {
         for (Message n : notifications) if ("event".equals(n.method())) return true;
         try {
-            JsonObject e = nextEvent(timeoutMs);
-            notifications.addFirst(new Message(new JsonObject().put("jsonrpc", "2.0").put("method", "event")
-                    .put("params", e), new int[0]));
+            Map<String, Object> e = nextEvent(timeoutMs);
+            Map<String, Object> n = new LinkedHashMap<>();
+            n.put("jsonrpc", "2.0");
+            n.put("method", "event");
+            n.put("params", e);
+            notifications.addFirst(new Message(n, new int[0]));
             return true;
         } catch (TimeoutIOException t) {
             return false;
@@ -299,8 +318,8 @@ public final class VfioExportClient implements AutoCloseable {
         }
         if (!sock.passesFds()) return new Message(json, new int[0]); // the kernel dropped any fds at the read
         int wanted = 0;
-        if (json instanceof JsonObject o) wanted = carriesFd(o) ? 1 : 0;
-        else if (json instanceof JsonArray a) for (Object x : a) if (x instanceof JsonObject o && carriesFd(o)) wanted++;
+        if (json instanceof Map<?, ?> o) wanted = carriesFd(o) ? 1 : 0;
+        else if (json instanceof List<?> a) for (Object x : a) if (x instanceof Map<?, ?> o && carriesFd(o)) wanted++;
         if (fds.size() < wanted) {
             throw new IOException("a line names " + wanted + " fds but only " + fds.size() + " arrived: " + line);
         }
@@ -309,9 +328,8 @@ public final class VfioExportClient implements AutoCloseable {
         return new Message(json, mine);
     }
 
-    private static boolean carriesFd(JsonObject response) {
-        JsonObject r = response.getJsonObject("result");
-        return r != null && r.containsKey("fd_index");
+    private static boolean carriesFd(Map<?, ?> response) {
+        return response.get("result") instanceof Map<?, ?> r && r.containsKey("fd_index");
     }
 
     private int indexOf(char c) {
@@ -333,13 +351,6 @@ public final class VfioExportClient implements AutoCloseable {
         return ms;
     }
 
-    /** A bounded wait ran out. */
-    public static final class TimeoutIOException extends IOException {
-        public TimeoutIOException(String message) {
-            super(message, new TimeoutException(message));
-        }
-    }
-
     @Override
     public void close() {
         if (closed) return;
@@ -349,7 +360,8 @@ public final class VfioExportClient implements AutoCloseable {
         sock.close();
     }
 
-    static void closeQuietly(int fd) {
+    /** close(2) of an fd the caller owns (an export's), ignoring errors. */
+    public static void closeQuietly(int fd) {
         try {
             Posix.close(fd);
         } catch (PosixException ignored) {

@@ -1,8 +1,8 @@
-package org.vfioexport.client;
+package org.vfioexport.client.vertx;
 
 import io.vertx.core.json.JsonObject;
 
-/** An error response: the protocol's code, the server's message and its data. */
+/** {@link org.vfioexport.client.RpcError} with its data as a {@link JsonObject}. */
 public final class RpcError extends Exception {
     private final int code;
     private final JsonObject data;
@@ -13,8 +13,14 @@ public final class RpcError extends Exception {
         this.data = data;
     }
 
+    static RpcError of(org.vfioexport.client.RpcError e) {
+        RpcError r = new RpcError(e.code(), e.getMessage(), JsonText.object(e.data()));
+        r.setStackTrace(e.getStackTrace());
+        return r;
+    }
+
     public static RpcError of(JsonObject error) {
-        return new RpcError(error.getInteger("code"), error.getString("message"), error.getJsonObject("data"));
+        return of(org.vfioexport.client.RpcError.of(JsonText.plainObject(error)));
     }
 
     public int code() {

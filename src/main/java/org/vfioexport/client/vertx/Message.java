@@ -1,13 +1,14 @@
-package org.vfioexport.client;
+package org.vfioexport.client.vertx;
 
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
-/**
- * One line from the server, decoded, with the fds that belong to it (in {@code fd_index} order). The receiver
- * owns the fds: close them (or keep them) when done.
- */
+/** {@link org.vfioexport.client.Message} with its JSON as Vert.x's types (see {@link VfioExportClient}). */
 public record Message(Object json, int[] fds) {
+    static Message of(org.vfioexport.client.Message m) {
+        return new Message(JsonText.wrap(m.json()), m.fds());
+    }
+
     public boolean isObject() {
         return json instanceof JsonObject;
     }

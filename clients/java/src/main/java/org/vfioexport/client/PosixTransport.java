@@ -1,9 +1,8 @@
 package org.vfioexport.client;
 
-import org.vfioexport.ffm.posix.Posix;
-import org.vfioexport.ffm.posix.PosixException;
-
-import org.vfioexport.ffm.posix.Errno;
+import org.vfioexport.client.internal.Errno;
+import org.vfioexport.client.internal.Posix;
+import org.vfioexport.client.internal.PosixException;
 
 import java.io.IOException;
 import java.nio.file.Path;

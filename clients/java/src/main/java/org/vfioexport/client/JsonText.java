@@ -1,8 +1,5 @@
 package org.vfioexport.client;
 
-import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
-
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.util.ArrayList;
@@ -11,11 +8,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * JSON text to Vert.x's JSON types and back, without Jackson: the client (and so every CLI call) would otherwise
- * load Jackson databind through {@code io.vertx.core.json.Json}, a few hundred classes and a large part of a CLI
- * call's start-up. Values are what Vert.x's own codec produces: {@link JsonObject} (key order kept),
- * {@link JsonArray}, String, Boolean, null, integers as Integer, Long or BigInteger by size, other numbers as
- * Double. Input is RFC 8259: anything else is an {@link IllegalArgumentException} naming the column.
+ * JSON text to plain Java values and back, with no library: objects are {@code Map<String, Object>} (key order
+ * kept), arrays {@code List<Object>}, then String, Boolean, null, integers as Integer, Long or BigInteger by size,
+ * other numbers as Double. Input is RFC 8259: anything else is an {@link IllegalArgumentException} naming the
+ * column. Writing takes the same types (and any Map, List, Number, CharSequence or enum).
  */
 public final class JsonText {
     private final String s;
@@ -36,8 +32,9 @@ public final class JsonText {
     }
 
     /** The JSON object {@code text} must be. */
-    public static JsonObject parseObject(String text) {
-        if (parse(text) instanceof JsonObject o) return o;
+    @SuppressWarnings("unchecked")
+    public static Map<String, Object> parseObject(String text) {
+        if (parse(text) instanceof Map<?, ?> o) return (Map<String, Object>) o;
         throw new IllegalArgumentException("not a JSON object: " + text);
     }
 
@@ -78,13 +75,13 @@ public final class JsonText {
         };
     }
 
-    private JsonObject object(int depth) {
+    private Map<String, Object> object(int depth) {
         Map<String, Object> m = new LinkedHashMap<>();
         i++;
         space();
         if (peek() == '}') {
             i++;
-            return new JsonObject(m);
+            return m;
         }
         while (true) {
             space();
@@ -96,25 +93,25 @@ public final class JsonText {
             m.put(k, value(depth + 1));
             space();
             char c = next();
-            if (c == '}') return new JsonObject(m);
+            if (c == '}') return m;
             if (c != ',') throw error("expected ',' or '}'");
         }
     }
 
-    private JsonArray array(int depth) {
+    private List<Object> array(int depth) {
         List<Object> l = new ArrayList<>();
         i++;
         space();
         if (peek() == ']') {
             i++;
-            return new JsonArray(l);
+            return l;
         }
         while (true) {
             space();
             l.add(value(depth + 1));
             space();
             char c = next();
-            if (c == ']') return new JsonArray(l);
+            if (c == ']') return l;
             if (c != ',') throw error("expected ',' or ']'");
         }
     }
@@ -231,9 +228,7 @@ public final class JsonText {
     private static void write(StringBuilder b, Object v, int indent, int level) {
         switch (v) {
             case null -> b.append("null");
-            case JsonObject o -> writeObject(b, o.getMap(), indent, level);
             case Map<?, ?> m -> writeObject(b, m, indent, level);
-            case JsonArray a -> writeArray(b, a.getList(), indent, level);
             case List<?> l -> writeArray(b, l, indent, level);
             case String str -> quote(b, str);
             case Boolean bool -> b.append(bool);
