@@ -124,6 +124,25 @@ public final class Event {
         return o;
     }
 
+    /** An EVENT object as {@link #toJson()} writes it (a client's or a test's view of the stream). */
+    public static Event fromJson(JsonObject o) {
+        EventType type = null;
+        for (EventType t : EventType.values()) if (t.wire.equals(o.getString("type"))) type = t;
+        if (type == null) throw new IllegalArgumentException("unknown event type: " + o.encode());
+        Cause cause = null;
+        String c = o.getString("cause");
+        if (c != null) {
+            for (Cause x : Cause.values()) if (x.wire.equals(c)) cause = x;
+            if (cause == null) throw new IllegalArgumentException("unknown cause: " + o.encode());
+        }
+        Handshake h = null;
+        if (o.containsKey("deadline_ms")) h = Handshake.revoking(o.getLong("deadline_ms"));
+        else if (o.containsKey("acked")) h = Handshake.outcome(o.getInteger("acked"), o.getInteger("timed_out"));
+        return new Event(o.getLong("seq", 0L), o.getString("device"), type, o.getString("export_id"), cause,
+                Instant.parse(o.getString("time")), o.getString("state"), o.getLong("from_seq", 0L),
+                o.getLong("to_seq", 0L), h);
+    }
+
     /**
      * The JSON-RPC notification carrying this event, {@code {"jsonrpc":"2.0","method":"event","params":EVENT}},
      * as one NDJSON line (UTF-8, ending in a newline). Encoded once; callers must not modify the array.
