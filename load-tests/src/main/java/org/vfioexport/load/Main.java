@@ -59,6 +59,7 @@ public final class Main {
         plan.put("slow-subscribers", s::slowSubscribers);
         plan.put("client-crashes", s::crashes);
         plan.put("heap", s::heap);
+        plan.put("handshake", () -> new HandshakeLoad(s).run());   // the revocation handshake's cost per reset
         // clients that try to break the service (the per-uid limits contract); names start with adv-
         plan.put("adv-malformed", adv::malformed);
         plan.put("adv-slowloris", adv::slowloris);
