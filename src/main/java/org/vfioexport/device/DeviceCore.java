@@ -153,6 +153,14 @@ final class DeviceCore {
         for (String exportId : watches.removeAll(w)) if (handshake != null) handshake.answer(exportId, w);
     }
 
+    /**
+     * A step: the daemon is stopping; a running handshake waits no longer (whoever has not answered timed out),
+     * so that the device close queued behind its operation is not held up to the deadline.
+     */
+    void cutHandshakeShort() {
+        if (handshake != null) handshake.finish();
+    }
+
     /** True when no handshake waits for an answer: a parked operation may resume. */
     boolean handshakeSettled() {
         return handshake == null || handshake.settled();

@@ -50,7 +50,7 @@ final class Handshake {
         return true;
     }
 
-    /** Every answer is in: the operation need not wait for the deadline. */
+    /** Every answer is in (or the wait was cut short): the operation need not wait for the deadline. */
     boolean settled() {
         return pending == 0;
     }

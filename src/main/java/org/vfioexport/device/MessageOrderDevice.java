@@ -288,6 +288,14 @@ final class MessageOrderDevice implements ManagedDevice {
     }
 
     @Override
+    public void cutHandshakeShort() {
+        onLoop(() -> {
+            core.cutHandshakeShort();
+            unparkIfSettled();
+        });
+    }
+
+    @Override
     public void watcherGone(Watcher w) {
         onLoop(() -> {
             core.watcherGone(w);

@@ -178,6 +178,14 @@ final class RwLockDevice implements ManagedDevice {
     }
 
     @Override
+    public void cutHandshakeShort() {
+        synchronized (core) {
+            core.cutHandshakeShort();
+            core.notifyAll();
+        }
+    }
+
+    @Override
     public void watcherGone(Watcher w) {
         synchronized (core) {
             core.watcherGone(w);

@@ -431,4 +431,30 @@ class HandshakeTest {
             for (ExportedBuffer b : buffers) Posix.close(b.fd());
         }
     }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"message-order", "lock"})
+    @DisplayName("a daemon stopping during a handshake cuts it short: the reset goes on and the devices close at once")
+    void shutdownCutsTheHandshakeShort(String discipline) throws Exception {
+        TestDaemon d = start(discipline, c -> { });
+        try (VfioExportClient owner = d.connect(); VfioExportClient operator = d.connect()) {
+            ExportedBuffer b = owner.export(NVME, 2, 0, 0x1000);
+            owner.request("export.watch", export(b.id()));
+            subscribeFromTheStart(operator);
+            operator.send("device.reset", reset(NVME, LONG));
+            owner.nextNotification("export.revoking", WAIT);
+            long t0 = System.nanoTime();
+            d.close();
+            long stopMs = (System.nanoTime() - t0) / 1_000_000;
+            // without the cut, the close waits behind the reset until its deadline: no device.state closed
+            List<JsonObject> events = eventsUntilState(operator, "closed");
+            checkInvariants(events);
+            assertTrue(stopMs < 5_000, "stopping took " + stopMs + " ms");
+            JsonObject revoked = events.stream().filter(e -> "export.revoked".equals(e.getString("type")))
+                    .findFirst().orElseThrow();
+            assertEquals(1, revoked.getInteger("timed_out"), revoked.encode());
+            assertEquals("shutdown", events.getLast().getString("cause"));
+            Posix.close(b.fd());
+        }
+    }
 }
