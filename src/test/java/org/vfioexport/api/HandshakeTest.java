@@ -132,6 +132,12 @@ class HandshakeTest {
             assertNull(events.get(4).getValue("acked"), "restores are announced as before");
             checkInvariants(events);
 
+            // the reset's audit record keeps the handshake's outcome
+            JsonArray records = operator.request("audit.query", new JsonObject().put("event", "device.reset")
+                    .put("device", NVME)).getJsonArray("records");
+            assertTrue(records.stream().map(JsonObject.class::cast).anyMatch(x -> Integer.valueOf(1).equals(x.getInteger("acked"))
+                    && Integer.valueOf(0).equals(x.getInteger("timed_out"))), records.encode());
+
             // the answer is spent: a second one has no handshake to go to
             RpcError again = assertThrows(RpcError.class, () -> owner.request("export.quiesced", export(b.id())));
             assertEquals(-32008, again.code());
