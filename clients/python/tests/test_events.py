@@ -65,6 +65,19 @@ class EventsTest(NoLeaksTestCase):
             c.release(e)
         self.assertEqual("export.released", self.next_events(sub, 1)[0].type)
 
+    def test_a_watcher_is_told_before_the_revoke_and_its_answer_lets_the_reset_go_on(self) -> None:
+        owner, operator = self.connect(), self.connect()
+        with owner.export(NVME, 2, 0, 4 * KiB) as e:
+            owner.watch(e)
+            request = operator.send("device.reset", {"device": NVME, "quiesce_ms": 20000})
+            notice = owner.next_revoking(timeout=10)
+            self.assertIsNotNone(notice, "no export.revoking within 10 s")
+            self.assertEqual((NVME, e.export_id, 20000), (notice["device"], notice["export_id"], notice["deadline_ms"]))
+            owner.quiesced(e)
+            result = operator.wait(request).value()
+            self.assertEqual((1, 1, 0), (result["revoked"], result["acked"], result["timed_out"]))
+            owner.release(e)
+
     def test_memory_off_revokes_and_an_export_made_meanwhile_starts_revoked(self) -> None:
         c = self.connect()
         sub = c.subscribe([GPU])

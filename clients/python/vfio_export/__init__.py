@@ -13,7 +13,7 @@ as SCM_RIGHTS; docs/protocol.md in the vfio-export repository is the reference.
 from .client import DEFAULT_SOCKET, SOCKET_ENV, Client, NoDefaultSocket, Subscription, default_socket
 from .errors import (BUSY, CODE_NAMES, DEVICE_UNAVAILABLE, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST,
                      KERNEL_REFUSED, METHOD_NOT_FOUND, NO_SUCH_DEVICE, NO_SUCH_EXPORT, PARSE_ERROR,
-                     PERMISSION_DENIED, QUOTA_EXCEEDED, SHUTTING_DOWN, ConnectionClosed, ProtocolError, RpcError,
+                     PERMISSION_DENIED, QUOTA_EXCEEDED, SHUTTING_DOWN, NO_HANDSHAKE, ConnectionClosed, ProtocolError, RpcError,
                      VfioExportError)
 from .model import Device, Event, Export, Fd, MemoryResult, Range, Region, Reply, ResetResult
 
@@ -25,5 +25,5 @@ __all__ = [
     "VfioExportError", "RpcError", "ProtocolError", "ConnectionClosed", "CODE_NAMES",
     "PARSE_ERROR", "INVALID_REQUEST", "METHOD_NOT_FOUND", "INVALID_PARAMS", "INTERNAL_ERROR", "KERNEL_REFUSED",
     "NO_SUCH_DEVICE", "NO_SUCH_EXPORT", "PERMISSION_DENIED", "BUSY", "QUOTA_EXCEEDED", "DEVICE_UNAVAILABLE",
-    "SHUTTING_DOWN",
+    "SHUTTING_DOWN", "NO_HANDSHAKE",
 ]

@@ -228,13 +228,37 @@ class Client:
         params = None if device is None else {"device": device}
         return [Export.from_json(e) for e in self.call("export.list", params)["exports"]]
 
-    def reset(self, device: str) -> ResetResult:
-        """``device.reset``. A subscriber on this connection has the reset's events before this returns."""
-        return ResetResult.from_json(self.call("device.reset", {"device": device}))
+    def reset(self, device: str, quiesce_ms: Optional[int] = None) -> ResetResult:
+        """``device.reset``. A subscriber on this connection has the reset's events before this returns.
+        ``quiesce_ms``: how long the revocation handshake may wait for watchers (default: the daemon's)."""
+        params: Dict[str, Any] = {"device": device}
+        if quiesce_ms is not None:
+            params["quiesce_ms"] = quiesce_ms
+        return ResetResult.from_json(self.call("device.reset", params))
 
-    def set_memory(self, device: str, enabled: bool) -> MemoryResult:
+    def set_memory(self, device: str, enabled: bool, quiesce_ms: Optional[int] = None) -> MemoryResult:
         """``device.set_memory``: PCI memory decoding off (exports revoked) or on (restored)."""
-        return MemoryResult.from_json(self.call("device.set_memory", {"device": device, "enabled": enabled}))
+        params: Dict[str, Any] = {"device": device, "enabled": enabled}
+        if quiesce_ms is not None:
+            params["quiesce_ms"] = quiesce_ms
+        return MemoryResult.from_json(self.call("device.set_memory", params))
+
+    # ---- the revocation handshake -------------------------------------------------------------------------------
+
+    def watch(self, export: Union[str, Export], ack: bool = True) -> None:
+        """``export.watch``: be told (``export.revoking``) before a reset or memory-off revokes this connection's
+        export, and answer with :meth:`quiesced`; ``ack=False`` ends the watch."""
+        export_id = export.export_id if isinstance(export, Export) else export
+        self.call("export.watch", {"export_id": export_id, "ack": ack})
+
+    def next_revoking(self, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
+        """The next ``export.revoking`` notice (``device``, ``export_id``, ``seq``, ``deadline_ms``), or None."""
+        return self.next_notification("export.revoking", timeout)
+
+    def quiesced(self, export: Union[str, Export]) -> None:
+        """``export.quiesced``: this connection stopped using the export; the revocation may go on."""
+        export_id = export.export_id if isinstance(export, Export) else export
+        self.call("export.quiesced", {"export_id": export_id})
 
     # ---- events -----------------------------------------------------------------------------------------------
 

@@ -194,10 +194,12 @@ class ResetResult:
     revoked: int
     restored: int
     duration_us: int
+    acked: int = 0        # watches that answered the revocation handshake
+    timed_out: int = 0    # watches the handshake's deadline passed over
 
     @classmethod
     def from_json(cls, o: Mapping[str, Any]) -> "ResetResult":
-        return cls(o["device"], o["revoked"], o["restored"], o["duration_us"])
+        return cls(o["device"], o["revoked"], o["restored"], o["duration_us"], o.get("acked", 0), o.get("timed_out", 0))
 
 
 @dataclass(frozen=True)
@@ -206,10 +208,13 @@ class MemoryResult:
     memory_enabled: bool
     revoked: int
     restored: int
+    acked: int = 0
+    timed_out: int = 0
 
     @classmethod
     def from_json(cls, o: Mapping[str, Any]) -> "MemoryResult":
-        return cls(o["device"], o["memory_enabled"], o["revoked"], o["restored"])
+        return cls(o["device"], o["memory_enabled"], o["revoked"], o["restored"], o.get("acked", 0),
+                   o.get("timed_out", 0))
 
 
 @dataclass

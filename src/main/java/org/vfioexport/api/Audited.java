@@ -69,7 +69,7 @@ final class Audited {
     static RpcMethod deviceReset(RpcMethod m) {
         return wrap(AuditRecord.DEVICE_RESET, m, (r, s, p, reply) -> {
             param(r, "device", () -> p.string("device"));
-            if (reply != null) copy(reply.result(), r, "revoked", "restored", "duration_us");
+            if (reply != null) copy(reply.result(), r, "revoked", "restored", "duration_us", "acked", "timed_out");
         });
     }
 
@@ -77,7 +77,7 @@ final class Audited {
         return wrap(AuditRecord.DEVICE_SET_MEMORY, m, (r, s, p, reply) -> {
             param(r, "device", () -> p.string("device"));
             param(r, "enabled", () -> p.bool("enabled"));
-            if (reply != null) copy(reply.result(), r, "revoked", "restored");
+            if (reply != null) copy(reply.result(), r, "revoked", "restored", "acked", "timed_out");
         });
     }
 

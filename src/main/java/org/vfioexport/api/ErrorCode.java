@@ -17,7 +17,8 @@ public enum ErrorCode {
     BUSY(-32004, "device busy: a reset holds it, retry later"),
     QUOTA_EXCEEDED(-32005, "quota exceeded"),
     DEVICE_UNAVAILABLE(-32006, "device unavailable"),
-    SHUTTING_DOWN(-32007, "server shutting down");
+    SHUTTING_DOWN(-32007, "server shutting down"),
+    NO_HANDSHAKE(-32008, "no revocation handshake awaits this answer");
 
     public final int code;
     public final String message;

@@ -74,6 +74,10 @@ public final class RpcException extends RuntimeException {
                 case NO_SUCH_EXPORT -> new RpcException(ErrorCode.NO_SUCH_EXPORT, d.getMessage(),
                         new JsonObject().put("export_id", d.exportId()));
                 case SHUTTING_DOWN -> new RpcException(ErrorCode.SHUTTING_DOWN, d.getMessage(), null);
+                case NOT_WATCHING -> new RpcException(ErrorCode.NO_HANDSHAKE, d.getMessage(),
+                        new JsonObject().put("export_id", d.exportId()).put("reason", "not-watching"));
+                case NO_HANDSHAKE -> new RpcException(ErrorCode.NO_HANDSHAKE, d.getMessage(),
+                        new JsonObject().put("export_id", d.exportId()).put("reason", "no-handshake"));
             };
         }
         return new RpcException(ErrorCode.INTERNAL_ERROR, ErrorCode.INTERNAL_ERROR.message + ": " + t, null);

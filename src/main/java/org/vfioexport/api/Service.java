@@ -34,6 +34,7 @@ public final class Service {
     private final UserAccounts accounts = new UserAccounts();
     private final Map<String, List<Region>> regions = new ConcurrentHashMap<>();
     private final DaemonMetrics metrics;
+    private final HandshakeSettings handshake;
     private volatile boolean shuttingDown;
     /** Cluster mode's part of the protocol, or null when it is off. */
     private volatile Fleet fleet;
@@ -45,6 +46,13 @@ public final class Service {
     /** {@code metrics}: the daemon's registry, fed with request latencies and errors; null for a private one. */
     public Service(DeviceManager devices, EventHub hub, Policy policy, String backend, int maxLineBytes, Audit audit,
                    DaemonMetrics metrics) {
+        this(devices, hub, policy, backend, maxLineBytes, audit, metrics, HandshakeSettings.DEFAULTS);
+    }
+
+    /** {@code handshake}: the revocation handshake's deadlines and watch limit (the {@code handshake} section). */
+    public Service(DeviceManager devices, EventHub hub, Policy policy, String backend, int maxLineBytes, Audit audit,
+                   DaemonMetrics metrics, HandshakeSettings handshake) {
+        this.handshake = handshake;
         this.devices = devices;
         this.hub = hub;
         this.policy = policy;
@@ -83,6 +91,10 @@ public final class Service {
 
     public Policy policy() {
         return policy;
+    }
+
+    public HandshakeSettings handshake() {
+        return handshake;
     }
 
     /** The audit journal (or {@link Audit#OFF}). */

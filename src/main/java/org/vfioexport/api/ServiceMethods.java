@@ -7,6 +7,7 @@ import org.vfioexport.device.DeviceHandle;
 import org.vfioexport.device.DeviceSnapshot;
 import org.vfioexport.device.Export;
 import org.vfioexport.device.ExportRequest;
+import org.vfioexport.device.HandshakeOutcome;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.Subscription;
 import org.vfioexport.kernel.DmaBufRequest;
@@ -50,6 +51,8 @@ public final class ServiceMethods {
         r.register("export.release", Audited.exportRelease(ServiceMethods::exportRelease));
         r.register("export.get", ServiceMethods::exportGet);
         r.register("export.list", ServiceMethods::exportList);
+        r.register("export.watch", ServiceMethods::exportWatch);
+        r.register("export.quiesced", ServiceMethods::exportQuiesced);
         r.register("events.subscribe", ServiceMethods::eventsSubscribe);
         r.register("events.unsubscribe", ServiceMethods::eventsUnsubscribe);
         if (audit) r.register("audit.query", Audited::query);
@@ -93,22 +96,56 @@ public final class ServiceMethods {
     }
 
     private static Future<Reply> deviceReset(Session s, Params p) {
-        p.only("device");
-        DeviceHandle h = s.device(p.string("device"));
-        return h.reset().onSuccess(r -> s.service().metrics().reset(r.device(), r.durationMicros()))
-                .map(r -> Reply.of(new JsonObject().put("device", r.device()).put("revoked", r.revoked())
-                .put("restored", r.restored()).put("duration_us", r.durationMicros())));
+        p.only("device", "quiesce_ms");
+        String device = p.string("device");
+        DeviceHandle h = s.device(device);
+        long quiesce = quiesceMillis(s, p, device);
+        return h.reset(quiesce).onSuccess(r -> {
+                    s.service().metrics().reset(r.device(), r.durationMicros());
+                    handshakeMetric(s, r.device(), r.handshake());
+                })
+                .map(r -> Reply.of(handshake(new JsonObject().put("device", r.device()).put("revoked", r.revoked())
+                .put("restored", r.restored()).put("duration_us", r.durationMicros()), r.handshake())));
     }
 
     private static Future<Reply> deviceSetMemory(Session s, Params p) {
-        p.only("device", "enabled");
+        p.only("device", "enabled", "quiesce_ms");
         String device = p.string("device");
         boolean enabled = p.bool("enabled");
         DeviceHandle h = s.device(device);
+        long quiesce = quiesceMillis(s, p, device);
         long start = System.nanoTime();
-        return h.setMemory(enabled).onSuccess(r -> s.service().metrics().memoryToggle(r.device(), enabled, start))
-                .map(r -> Reply.of(new JsonObject().put("device", r.device())
-                .put("memory_enabled", r.memoryEnabled()).put("revoked", r.revoked()).put("restored", r.restored())));
+        return h.setMemory(enabled, quiesce).onSuccess(r -> {
+                    s.service().metrics().memoryToggle(r.device(), enabled, start);
+                    handshakeMetric(s, r.device(), r.handshake());
+                })
+                .map(r -> Reply.of(handshake(new JsonObject().put("device", r.device())
+                .put("memory_enabled", r.memoryEnabled()).put("revoked", r.revoked()).put("restored", r.restored()),
+                        r.handshake())));
+    }
+
+    /**
+     * The revocation handshake's deadline for this call: {@code quiesce_ms} if given (at most the configured
+     * maximum, else -32602), the device's configured deadline otherwise.
+     */
+    private static long quiesceMillis(Session s, Params p, String device) {
+        HandshakeSettings hs = s.service().handshake();
+        if (!p.has("quiesce_ms")) return hs.deadlineFor(device);
+        long v = p.u64("quiesce_ms");
+        if (v < 0 || v > hs.maxDeadlineMs()) {
+            throw RpcException.invalidParams("quiesce_ms", "quiesce_ms " + Long.toUnsignedString(v) + " is above the maximum "
+                    + hs.maxDeadlineMs() + " ms (handshake.max_deadline_ms)");
+        }
+        return v;
+    }
+
+    /** The handshake's outcome in a reset's or memory toggle's result: counts of watches that answered or not. */
+    private static JsonObject handshake(JsonObject result, HandshakeOutcome o) {
+        return result.put("acked", o.acked()).put("timed_out", o.timedOut()).put("quiesce_us", o.micros());
+    }
+
+    private static void handshakeMetric(Session s, String device, HandshakeOutcome o) {
+        if (o.happened()) s.service().metrics().handshake(device, o.micros());
     }
 
     private static Future<Reply> exportCreate(Session s, Params p) {
@@ -186,6 +223,29 @@ public final class ServiceMethods {
         JsonArray out = new JsonArray();
         for (Export e : s.exports()) if (device == null || device.equals(e.device())) out.add(Wire.export(e));
         return ok(new JsonObject().put("exports", out));
+    }
+
+    /**
+     * {@code export.watch}: with {@code ack} true (the default) this connection is consulted before a reset or
+     * memory-off revokes the export; {@code ack} false ends the watch. Only the export's owner may watch it (an
+     * importer attaches to its own connection's exports only).
+     */
+    private static Future<Reply> exportWatch(Session s, Params p) {
+        p.only("export_id", "ack");
+        String id = p.string("export_id");
+        boolean ack = !p.has("ack") || p.bool("ack");
+        Export e = s.export(id);
+        Future<Boolean> f = ack ? s.watch(e) : s.unwatch(e);
+        return f.map(x -> Reply.of(new JsonObject().put("export_id", id).put("watching", ack)));
+    }
+
+    /** {@code export.quiesced}: this connection's answer to {@code export.revoking}. */
+    private static Future<Reply> exportQuiesced(Session s, Params p) {
+        p.only("export_id");
+        String id = p.string("export_id");
+        Export e = s.export(id);
+        return s.service().devices().get(e.device()).quiesced(id, s)
+                .map(x -> Reply.of(new JsonObject().put("export_id", id).put("quiesced", true)));
     }
 
     private static Future<Reply> eventsSubscribe(Session s, Params p) {

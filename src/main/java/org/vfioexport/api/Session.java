@@ -13,6 +13,7 @@ import org.vfioexport.audit.Who;
 import org.vfioexport.device.DeviceHandle;
 import org.vfioexport.device.Export;
 import org.vfioexport.device.ExportState;
+import org.vfioexport.device.Watcher;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.Subscription;
 import org.vfioexport.kernel.Importer;
@@ -28,7 +29,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * its {@link Dispatcher}. Everything here runs on the connection's event loop; results of device calls are brought
  * back to it with {@link #here(Future)} before they touch session state or the writer.
  */
-public final class Session {
+public final class Session implements Watcher {
     private static final AtomicLong IDS = new AtomicLong();
 
     private final Service service;
@@ -46,6 +47,8 @@ public final class Session {
     /** What ends with the connection besides what it holds itself (fleet subscriptions). */
     private final List<Runnable> endHooks = new java.util.ArrayList<>();
     private final Map<String, Importer> importers = new java.util.LinkedHashMap<>();
+    /** Exports this connection watches ({@code export.watch}), bounded by {@code max_watches_per_client}. */
+    private final Map<String, Export> watched = new LinkedHashMap<>();
     private long importerCounter;
     private final List<Promise<Void>> flushWaiters = new java.util.ArrayList<>();
     private boolean flushCheckScheduled;
@@ -226,7 +229,50 @@ public final class Session {
         exports.remove(e.id());
         DeviceHandle h = service.devices().get(e.device());
         if (h == null) return Future.failedFuture(RpcException.noSuchExport(e.id()));
-        return h.release(e, cause);
+        Future<Export> f = h.release(e, cause);
+        // after the release began: a handshake waiting for this export's answer has it (the export is going)
+        if (watched.remove(e.id()) != null) h.unwatch(e, this);
+        return f;
+    }
+
+    // ---- watches: the revocation handshake --------------------------------------------------------------------
+
+    /**
+     * Watches {@code e} ({@code export.watch}): room under {@code max_watches_per_client} or -32005, then the
+     * device's watch (NO_SUCH_EXPORT once its release began). Watching twice is one watch.
+     */
+    Future<Boolean> watch(Export e) {
+        if (!watched.containsKey(e.id())) {
+            int max = service.handshake().maxWatchesPerClient();
+            // watches of exports the device released on its own end with them: purge only when the count says full
+            if (watched.size() >= max) watched.values().removeIf(x -> x.state() == ExportState.RELEASED);
+            if (watched.size() >= max) {
+                throw RpcException.limit("max_watches_per_client", max, "quota exceeded: this connection already "
+                        + "watches " + max + " exports (handshake.max_watches_per_client); end some watches first");
+            }
+            watched.put(e.id(), e);
+        }
+        return service.devices().get(e.device()).watch(e, this)
+                .onFailure(t -> watched.remove(e.id()));
+    }
+
+    /** Ends the watch of {@code e}; an answer a running handshake awaited from this connection counts as given. */
+    Future<Boolean> unwatch(Export e) {
+        watched.remove(e.id());
+        return service.devices().get(e.device()).unwatch(e, this);
+    }
+
+    /**
+     * A handshake began for an export this connection watches: the {@code export.revoking} notice, written on
+     * this connection's loop (called inside the device's step, which must not wait).
+     */
+    @Override
+    public void revoking(String device, String exportId, long seq, long deadlineMs) {
+        context.runOnContext(v -> {
+            if (closed) return;
+            send(Wire.notification("export.revoking", new JsonObject().put("device", device).put("export_id", exportId)
+                    .put("seq", seq).put("deadline_ms", deadlineMs)));
+        });
     }
 
     // ---- importers (simulated kernel only) -------------------------------------------------------------------
@@ -341,6 +387,11 @@ public final class Session {
             release(e, Cause.SESSION_END).onFailure(t -> { /* already released by the device (close, shutdown) */ });
         }
         exports.clear();
+        // whatever a handshake still awaited from this connection counts as given
+        java.util.Set<String> watchedDevices = new java.util.HashSet<>();
+        for (Export e : watched.values()) watchedDevices.add(e.device());
+        watched.clear();
+        for (String d : watchedDevices) service.devices().get(d).watcherGone(this);
         for (Importer i : importers.values()) i.close();
         importers.clear();
         for (Subscription s : subscriptions.values()) {

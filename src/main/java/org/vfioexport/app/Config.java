@@ -72,6 +72,7 @@ public final class Config {
             org.vfioexport.api.Policy.fromConfig(policy(), 0, 1024);
             audit();
             cluster();
+            handshake();
         } catch (IllegalArgumentException e) {
             throw new StartupException(e.getMessage(), e);
         }
@@ -103,7 +104,7 @@ public final class Config {
                 .put("socket_mode", json.getString("socket_mode", "0660")).put("socket_group", json.getString("socket_group"))
                 .put("pidfile", json.getString("pidfile")).put("max_line_bytes", maxLineBytes())
                 .put("event_retention", eventRetention()).put("discipline", json.getString("discipline", "message-order"))
-                .put("policy", policy);
+                .put("policy", policy).put("handshake", handshakeOrFail().toJson());
         for (String k : new String[] {"sim", "devices", "linux", "audit", "metrics"}) {
             if (json.containsKey(k)) out.put(k, json.getValue(k));
         }
@@ -211,6 +212,19 @@ public final class Config {
                     + host + "\": the metrics port has no authentication");
         }
         return host;
+    }
+
+    /** The {@code handshake} section with its defaults; a bad value throws IllegalArgumentException. */
+    public org.vfioexport.api.HandshakeSettings handshake() {
+        return org.vfioexport.api.HandshakeSettings.fromConfig(json.getJsonObject("handshake"));
+    }
+
+    private org.vfioexport.api.HandshakeSettings handshakeOrFail() throws StartupException {
+        try {
+            return handshake();
+        } catch (IllegalArgumentException e) {
+            throw new StartupException(e.getMessage(), e);
+        }
     }
 
     public JsonObject policy() {

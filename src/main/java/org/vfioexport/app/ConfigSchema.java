@@ -31,7 +31,7 @@ public final class ConfigSchema {
                        @JsonProperty("max_line_bytes") Integer maxLineBytes,
                        @JsonProperty("event_retention") Integer eventRetention, String discipline,
                        Policy policy, Sim sim, List<Device> devices, Linux linux, Audit audit,
-                       Metrics metrics, Cluster cluster) {}
+                       Metrics metrics, Cluster cluster, Handshake handshake) {}
 
     /** Cluster mode (off unless {@code enabled}); docs/configuration.md describes each key. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -43,6 +43,17 @@ public final class ConfigSchema {
                           @JsonProperty("allow_uids") List<Integer> allowUids,
                           @JsonProperty("allow_gids") List<Integer> allowGids,
                           @JsonProperty("allow_daemon_user") Boolean allowDaemonUser) {}
+
+    /**
+     * The revocation handshake (docs/protocol.md, "Revocation handshake"): the deadline a reset or memory-off
+     * gives watchers (default 5000 ms; per device in {@code device_deadline_ms}), the maximum a call's
+     * {@code quiesce_ms} may ask (default 60000, at most 600000), and the watches one connection may hold.
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Handshake(@JsonProperty("deadline_ms") Long deadlineMs,
+                            @JsonProperty("max_deadline_ms") Long maxDeadlineMs,
+                            @JsonProperty("device_deadline_ms") java.util.Map<String, Long> deviceDeadlineMs,
+                            @JsonProperty("max_watches_per_client") Integer maxWatchesPerClient) {}
 
     /** docs/audit.md describes each key. */
     @JsonInclude(JsonInclude.Include.NON_NULL)

@@ -116,7 +116,13 @@ public final class Daemon {
                 throw new StartupException("configuration: " + e.getMessage(), e);
             }
             audit = AuditJournals.open(config.audit(), k.name(), socket); // says on stderr if the last run died
-            Service service = new Service(devices, hub, policy, k.name(), config.maxLineBytes(), audit, metrics);
+            Service service;
+            try {
+                service = new Service(devices, hub, policy, k.name(), config.maxLineBytes(), audit, metrics,
+                        config.handshake());
+            } catch (IllegalArgumentException e) {
+                throw new StartupException("configuration: " + e.getMessage(), e);
+            }
             metrics.watch(devices, hub, () -> service.sessions().size());
             await(service.loadRegions(), "reading the region tables");
             if (fleet != null) await(fleet.start(service, daemonUid()), "starting node " + cluster.node());

@@ -19,6 +19,7 @@ final class CallCommand implements Callable<Integer> {
     static final class KnownMethods implements Iterable<String> {
         static final List<String> ALL = List.of("rpc.methods", "server.info", "device.list", "device.get",
                 "device.reset", "device.set_memory", "export.create", "export.release", "export.get", "export.list",
+                "export.watch", "export.quiesced",
                 "events.subscribe", "events.unsubscribe", "importer.attach", "importer.map", "importer.unmap",
                 "importer.detach");
 

@@ -3,6 +3,7 @@ package org.vfioexport.device;
 import io.vertx.core.Promise;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.DeviceEventLog;
+import org.vfioexport.events.Event;
 import org.vfioexport.events.EventType;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaBufRequest;
@@ -11,6 +12,7 @@ import org.vfioexport.kernel.VfioDevice;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -27,8 +29,11 @@ import java.util.function.Supplier;
  *   <li>steps never overlap: one step of one operation at a time, each seeing the previous one's writes;</li>
  *   <li>admission: an exclusive operation runs alone from its first step to its last (its kernel calls included);
  *       shared operations may overlap each other, but never an exclusive one;</li>
- *   <li>{@link #describe()} and {@link #claimReset()} run as steps of their own, at any time between two steps,
- *       without admission (they never wait for an operation).</li>
+ *   <li>{@link #describe()}, {@link #claimReset()} and the watch steps ({@link #watch}, {@link #unwatch},
+ *       {@link #quiesced}, {@link #watcherGone}) run as steps of their own, at any time between two steps,
+ *       without admission (they never wait for an operation);</li>
+ *   <li>a {@link Step.Await} (the revocation handshake) parks the operation, admission kept, until
+ *       {@link #handshakeSettled()} after a watch step, or its deadline, then resumes it.</li>
  * </ol>
  * {@link MessageOrderDevice} provides them with one event loop and a FIFO of operations (message order);
  * {@link RwLockDevice} with a read-write lock held across each operation and a monitor around each step (the
@@ -52,6 +57,10 @@ final class DeviceCore {
     private boolean closed;
     private boolean resetClaimed;
     private long exportCounter;
+    /** Who asked to be consulted before which export is revoked. */
+    private final Watches watches = new Watches();
+    /** The revocation handshake an exclusive operation is waiting on, or null. */
+    private Handshake handshake;
     /** The table's size, published for readers on any thread. */
     private volatile int exportCount;
     /** Test probe: runs inside a revoke/restore pass right after a successful try-get (as the sim's hook does). */
@@ -98,6 +107,63 @@ final class DeviceCore {
 
     DeviceException busy() {
         return new DeviceException(DeviceException.Kind.BUSY, id(), null, "device " + id() + " is already resetting");
+    }
+
+    // ---- watch steps: without admission ---------------------------------------------------------------------
+
+    /**
+     * A step: {@code w} is consulted before {@code e} is revoked by a reset or memory-off, from the next one on
+     * (a handshake already running does not wait for it). False if it already watched.
+     */
+    boolean watch(Export e, Watcher w) throws DeviceException {
+        if (closed) throw unavailable();
+        if (!e.device().equals(id()) || !exports.containsKey(e.id()) || e.releaseBegun()) {
+            throw new DeviceException(DeviceException.Kind.NO_SUCH_EXPORT, id(), e.id(), "no such export: " + e.id());
+        }
+        return watches.add(e.id(), w);
+    }
+
+    /**
+     * A step: the watch ends. An answer the running handshake still waited for from {@code w} counts as given:
+     * who no longer watches has nothing to quiesce. False if it did not watch.
+     */
+    boolean unwatch(String exportId, Watcher w) {
+        if (handshake != null) handshake.answer(exportId, w);
+        return watches.remove(exportId, w);
+    }
+
+    /**
+     * A step: {@code w}'s {@code export.quiesced} for {@code exportId}. Refused when {@code w} does not watch the
+     * export, or when no handshake waits for this answer (none running, already answered, deadline passed).
+     * Whether the operation may go on now is {@link #handshakeSettled()}.
+     */
+    void quiesced(String exportId, Watcher w) throws DeviceException {
+        if (!watches.watches(exportId, w)) {
+            throw new DeviceException(DeviceException.Kind.NOT_WATCHING, id(), exportId, "this connection does not watch export "
+                    + exportId + " (export.watch with ack true first)");
+        }
+        if (handshake == null || !handshake.answer(exportId, w)) {
+            throw new DeviceException(DeviceException.Kind.NO_HANDSHAKE, id(), exportId, "no revocation handshake awaits an "
+                    + "answer about export " + exportId + ": none is running, it has this answer already, or its deadline passed");
+        }
+    }
+
+    /** A step: {@code w}'s connection closed; its watches end and every answer awaited from it counts as given. */
+    void watcherGone(Watcher w) {
+        for (String exportId : watches.removeAll(w)) if (handshake != null) handshake.answer(exportId, w);
+    }
+
+    /**
+     * A step: the daemon is stopping; a running handshake waits no longer (whoever has not answered timed out),
+     * so that the device close queued behind its operation is not held up to the deadline.
+     */
+    void cutHandshakeShort() {
+        if (handshake != null) handshake.finish();
+    }
+
+    /** True when no handshake waits for an answer: a parked operation may resume. */
+    boolean handshakeSettled() {
+        return handshake == null || handshake.settled();
     }
 
     // ---- the beginning of a release: any thread ------------------------------------------------------------
@@ -166,14 +232,18 @@ final class DeviceCore {
      */
     private void releaseTakesEffect(Export e) {
         if (exports.remove(e.id()) == null) return;
+        watches.drop(e.id());
         exportCount = exports.size();
         ExportPass.stampReleased(e, log);
     }
 
     // ---- exclusive operations ------------------------------------------------------------------------------
 
-    /** {@code VFIO_DEVICE_RESET}, after a successful {@link #claimReset()}: revoke, reset, restore, with events. */
-    Op<ResetResult> reset() {
+    /**
+     * {@code VFIO_DEVICE_RESET}, after a successful {@link #claimReset()}: the revocation handshake (at most
+     * {@code deadlineMs}), then revoke, reset, restore, with events.
+     */
+    Op<ResetResult> reset(long deadlineMs) {
         return new Op<>("reset", true, () -> {
             if (closed) {
                 resetClaimed = false;
@@ -188,40 +258,85 @@ final class DeviceCore {
                     return null;
                 }, sleeps, (v, err) -> {
                     resetClaimed = false;
-                    return err != null ? Step.failed(err) : Step.done(new ResetResult(id(), 0, 0, micros(t0)));
+                    return err != null ? Step.failed(err)
+                            : Step.done(new ResetResult(id(), 0, 0, micros(t0), HandshakeOutcome.NONE));
                 });
             }
-            state(DeviceState.RESETTING, Cause.RESET);
-            int revoked = revokeAll(Cause.RESET);
-            return Step.call(() -> {
-                device.reset();
-                return null;
-            }, sleeps, (v, err) -> {
-                // restored whether or not the reset itself succeeded, as VFIO_DEVICE_RESET does
-                int restored = memoryEnabled ? restoreAll(Cause.RESET) : 0;
-                state(restingState(), Cause.RESET);
-                resetClaimed = false;
-                return err != null ? Step.failed(err) : Step.done(new ResetResult(id(), revoked, restored, micros(t0)));
+            return consultWatchers(Cause.RESET, deadlineMs, hs -> {
+                state(DeviceState.RESETTING, Cause.RESET);
+                int revoked = revokeAll(Cause.RESET, hs);
+                HandshakeOutcome outcome = outcome(hs);
+                // on 7.1 the kernel's revoke inside the reset waits, without a deadline, for every importer to unmap
+                return Step.call(() -> {
+                    device.reset();
+                    return null;
+                }, sleeps, (v, err) -> {
+                    // restored whether or not the reset itself succeeded, as VFIO_DEVICE_RESET does
+                    int restored = memoryEnabled ? restoreAll(Cause.RESET) : 0;
+                    state(restingState(), Cause.RESET);
+                    resetClaimed = false;
+                    return err != null ? Step.failed(err)
+                            : Step.done(new ResetResult(id(), revoked, restored, micros(t0), outcome));
+                });
             });
         });
+    }
+
+    /**
+     * The revocation handshake, the first step of a reset or memory-off: every live export with watchers (and no
+     * release begun) gets {@code export.revoking} in the stream, and each of its watchers the notice; the operation
+     * then parks ({@link Step.Await}) until every answer is in or {@code deadlineMs} passed, and goes on with
+     * {@code then}. With no watched live export it goes on at once, with a null handshake.
+     */
+    private <T> Step<T> consultWatchers(Cause cause, long deadlineMs, Function<Handshake, Step<T>> then) {
+        Handshake h = null;
+        if (!watches.isEmpty()) {
+            for (Export e : exports.values()) {
+                if (e.state() != ExportState.LIVE || e.releaseBegun()) continue;
+                List<Watcher> ws = watches.of(e.id());
+                if (ws.isEmpty()) continue;
+                if (h == null) h = new Handshake(deadlineMs);
+                Event ev = log.append(EventType.EXPORT_REVOKING, e.id(), cause, null, Event.Handshake.revoking(deadlineMs));
+                for (Watcher w : ws) {
+                    h.await(e.id(), w);
+                    w.revoking(id(), e.id(), ev.seq(), deadlineMs);
+                }
+            }
+        }
+        if (h == null) return then.apply(null);
+        Handshake hs = h;
+        handshake = hs;
+        return new Step.Await<>(deadlineMs, () -> {
+            hs.finish();         // whoever has not answered by now timed out
+            handshake = null;
+            return then.apply(hs);
+        });
+    }
+
+    private static HandshakeOutcome outcome(Handshake hs) {
+        return hs == null ? HandshakeOutcome.NONE : new HandshakeOutcome(hs.acked(), hs.timedOut(), hs.micros());
     }
 
     private static long micros(long t0) {
         return (System.nanoTime() - t0) / 1000;
     }
 
-    /** Turns PCI memory decoding on (then restores) or off (revokes first; restores again if the write fails). */
-    Op<MemoryResult> setMemory(boolean enabled) {
+    /**
+     * Turns PCI memory decoding on (then restores) or off (the revocation handshake, at most {@code deadlineMs},
+     * then revokes; restores again if the write fails).
+     */
+    Op<MemoryResult> setMemory(boolean enabled, long deadlineMs) {
         return new Op<>(enabled ? "memory on" : "memory off", true, () -> {
             if (closed) return Step.failed(unavailable());
-            return enabled ? enableMemory() : disableMemory();
+            return enabled ? enableMemory() : consultWatchers(Cause.MEMORY_DISABLE, deadlineMs, this::disableMemory);
         });
     }
 
-    private Step<MemoryResult> disableMemory() {
+    private Step<MemoryResult> disableMemory(Handshake hs) {
         boolean wasEnabled = memoryEnabled;
         state(DeviceState.MEMORY_DISABLED, Cause.MEMORY_DISABLE);
-        int revoked = revokeAll(Cause.MEMORY_DISABLE);
+        int revoked = revokeAll(Cause.MEMORY_DISABLE, hs);
+        HandshakeOutcome outcome = outcome(hs);
         return Step.call(() -> {
             device.setMemoryEnabled(false);
             return null;
@@ -233,7 +348,7 @@ final class DeviceCore {
                 return Step.failed(err);
             }
             memoryEnabled = false;
-            return Step.done(new MemoryResult(id(), false, revoked, 0));
+            return Step.done(new MemoryResult(id(), false, revoked, 0, outcome));
         });
     }
 
@@ -246,7 +361,7 @@ final class DeviceCore {
             memoryEnabled = true;
             int restored = restoreAll(Cause.MEMORY_ENABLE);
             state(DeviceState.READY, Cause.MEMORY_ENABLE);
-            return Step.done(new MemoryResult(id(), true, 0, restored));
+            return Step.done(new MemoryResult(id(), true, 0, restored, HandshakeOutcome.NONE));
         });
     }
 
@@ -257,7 +372,7 @@ final class DeviceCore {
     Op<Void> close(Cause cause) {
         return new Op<>("close", true, () -> {
             if (closed) return Step.done(null);
-            revokeAll(cause);
+            revokeAll(cause, null);      // no handshake: a close (shutdown) does not wait for watchers
             return Step.call(() -> {
                 device.close();
                 return null;
@@ -285,8 +400,11 @@ final class DeviceCore {
     // ---- passes and state ----------------------------------------------------------------------------------
 
     /** Revokes every live export that is not being released (the try-get rule), releases the others. */
-    private int revokeAll(Cause cause) {
-        return ExportPass.revoke(exports.values(), cause, log, afterTryGet, this::releaseTakesEffect);
+    private int revokeAll(Cause cause, Handshake hs) {
+        return ExportPass.revoke(exports.values(), cause, log, afterTryGet, this::releaseTakesEffect, e -> {
+            int[] o = hs == null ? null : hs.outcome(e.id());
+            return o == null ? null : Event.Handshake.outcome(o[0], o[1]);
+        });
     }
 
     private int restoreAll(Cause cause) {

@@ -13,7 +13,11 @@ public final class DeviceException extends Exception {
         /** No such export, or not the caller's (-32002). */
         NO_SUCH_EXPORT,
         /** The service is shutting down (-32007). */
-        SHUTTING_DOWN
+        SHUTTING_DOWN,
+        /** {@code export.quiesced} from a connection that does not watch the export (-32008). */
+        NOT_WATCHING,
+        /** {@code export.quiesced} that no revocation handshake waits for (-32008). */
+        NO_HANDSHAKE
     }
 
     private final Kind kind;

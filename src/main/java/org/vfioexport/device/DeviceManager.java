@@ -147,10 +147,16 @@ public final class DeviceManager {
         return v == null ? 0 : v.exportCount();
     }
 
-    /** Closes every device, releasing each export with {@code cause}. */
+    /**
+     * Closes every device, releasing each export with {@code cause}. A revocation handshake under way is cut short
+     * first: its operation goes on at once, and the close queued behind it follows.
+     */
     public Future<Void> shutdown(Cause cause) {
         List<Future<Void>> closing = new ArrayList<>();
-        for (ManagedDevice v : devices.values()) closing.add(v.close(cause));
+        for (ManagedDevice v : devices.values()) {
+            v.cutHandshakeShort();
+            closing.add(v.close(cause));
+        }
         return Future.join(closing).mapEmpty();
     }
 

@@ -2,11 +2,13 @@ package org.vfioexport.device;
 
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.DeviceEventLog;
+import org.vfioexport.events.Event;
 import org.vfioexport.events.EventType;
 
 import java.util.Collection;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.Function;
 
 /**
  * One revoke or restore pass over a device's exports, with the kernel's try-get rule, and the point where a
@@ -32,10 +34,12 @@ final class ExportPass {
      * @param probe runs right after each successful try-get (tests build the try-get scenarios with it)
      * @param releaseTakesEffect the device's step for an export whose release the pass found begun: it removes the
      *        export from {@code exports} (the pass iterates a copy) and stamps {@code export.released}, once
+     * @param fields the revocation handshake's fields of an export's event (null for none)
      * @return how many exports changed state
      */
     static int run(Collection<Export> exports, ExportState from, ExportState to, EventType type, Cause cause,
-                   DeviceEventLog log, Consumer<Export> probe, Consumer<Export> releaseTakesEffect) {
+                   DeviceEventLog log, Consumer<Export> probe, Consumer<Export> releaseTakesEffect,
+                   Function<Export, Event.Handshake> fields) {
         int n = 0;
         for (Export e : List.copyOf(exports)) {
             if (!e.tryGet()) {
@@ -48,7 +52,7 @@ final class ExportPass {
                 probe.accept(e);
                 if (e.state() == from) {
                     e.state(to);
-                    log.append(type, e.id(), cause, null);
+                    log.append(type, e.id(), cause, null, fields.apply(e));
                     n++;
                 }
             } finally {
@@ -59,16 +63,17 @@ final class ExportPass {
         return n;
     }
 
+    /** The revoke pass; {@code fields} gives a watched export's handshake outcome for its {@code export.revoked}. */
     static int revoke(Collection<Export> exports, Cause cause, DeviceEventLog log, Consumer<Export> probe,
-                      Consumer<Export> releaseTakesEffect) {
+                      Consumer<Export> releaseTakesEffect, Function<Export, Event.Handshake> fields) {
         return run(exports, ExportState.LIVE, ExportState.REVOKED, EventType.EXPORT_REVOKED, cause, log, probe,
-                releaseTakesEffect);
+                releaseTakesEffect, fields);
     }
 
     static int restore(Collection<Export> exports, Cause cause, DeviceEventLog log, Consumer<Export> probe,
                        Consumer<Export> releaseTakesEffect) {
         return run(exports, ExportState.REVOKED, ExportState.LIVE, EventType.EXPORT_RESTORED, cause, log, probe,
-                releaseTakesEffect);
+                releaseTakesEffect, e -> null);
     }
 
     /** Stamps the export's {@code export.released}, with its release's cause; the device calls it once. */

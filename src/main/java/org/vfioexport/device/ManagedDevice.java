@@ -10,4 +10,7 @@ interface ManagedDevice extends DeviceHandle {
      * ones to finish); any thread. For tests and diagnostics: it says where a device's operations wait.
      */
     int waitingForAdmission();
+
+    /** Shutdown: a revocation handshake under way goes on at once, as if its deadline had passed. */
+    void cutHandshakeShort();
 }

@@ -22,6 +22,10 @@ import java.util.function.Supplier;
  * runs right there on the loop; one that can (a reset waiting for the hardware) runs on the worker pool, and its
  * outcome comes back to the loop as a message, the operation still holding its place in the queue meanwhile.
  *
+ * <p>The revocation handshake ({@link Step.Await}) parks its operation with a timer on the loop, admission kept:
+ * no thread waits. Answers ({@code export.quiesced}, an ended watch, a closed connection) are steps on the loop
+ * like {@link #describe()}; the one that settles the handshake resumes the operation at once, else the timer does.
+ *
  * <p>A call made on the device loop's own thread (a connection that shares the loop) runs at once, without a
  * message: no hand-off at all. From any other thread it is one message to the loop; the caller's promise brings
  * the result back, one message the other way.
@@ -36,6 +40,8 @@ final class MessageOrderDevice implements ManagedDevice {
     private boolean exclusiveRunning;
     /** True while the loop is inside the queue's work: a call arriving from within (a listener) only enqueues. */
     private boolean pumping;
+    /** The operation parked on the revocation handshake, or null. */
+    private Parked<?> parked;
     /** {@code waiting.size()}, published for readers on other threads. */
     private volatile int waitingCount;
 
@@ -133,6 +139,10 @@ final class MessageOrderDevice implements ManagedDevice {
                     }
                     step = c.invoke().get();      // cannot sleep: on the loop, no hand-off
                 }
+                case Step.Await<T> w -> {
+                    park(a, w);
+                    return;
+                }
             }
         }
     }
@@ -141,15 +151,52 @@ final class MessageOrderDevice implements ManagedDevice {
     private <T, V> void onWorker(Admission<T> a, Step.Call<T, V> c) {
         context.<Supplier<Step<T>>>executeBlocking(c::invoke, false).onComplete(ar -> {
             Supplier<Step<T>> rest = ar.succeeded() ? ar.result() : () -> c.then().apply(null, ar.cause());
-            boolean outer = !pumping;
-            pumping = true;
-            try {
-                drive(a, rest.get());
-            } finally {
-                if (outer) pumping = false;
-            }
-            pump();
+            resume(a, rest);
         });
+    }
+
+    /** Goes on with a running operation's next step on the loop, then admits what may follow it. */
+    private <T> void resume(Admission<T> a, Supplier<Step<T>> rest) {
+        boolean outer = !pumping;
+        pumping = true;
+        try {
+            drive(a, rest.get());
+        } finally {
+            if (outer) pumping = false;
+        }
+        pump();
+    }
+
+    /** An operation waiting for the revocation handshake, and the timer of its deadline. */
+    private static final class Parked<T> {
+        final Admission<T> admission;
+        final Step.Await<T> await;
+        long timer;
+
+        Parked(Admission<T> admission, Step.Await<T> await) {
+            this.admission = admission;
+            this.await = await;
+        }
+    }
+
+    /** Parks the operation (it keeps its admission: nothing behind it is let in) until its answers or deadline. */
+    private <T> void park(Admission<T> a, Step.Await<T> w) {
+        Parked<T> p = new Parked<>(a, w);
+        parked = p;
+        p.timer = context.owner().setTimer(Math.max(1, w.millis()), id -> onLoop(() -> unpark(p)));
+    }
+
+    /** Resumes {@code p} once: by the answer that settled the handshake, or by its deadline. */
+    private <T> void unpark(Parked<T> p) {
+        if (parked != p) return;
+        parked = null;
+        context.owner().cancelTimer(p.timer);
+        resume(p.admission, p.await.then());
+    }
+
+    /** After an answer: the parked operation goes on at once if it waits for nothing more. */
+    private void unparkIfSettled() {
+        if (parked != null && core.handshakeSettled()) unpark(parked);
     }
 
     private void leave(Admission<?> a) {
@@ -185,18 +232,75 @@ final class MessageOrderDevice implements ManagedDevice {
     }
 
     @Override
-    public Future<ResetResult> reset() {
+    public Future<ResetResult> reset(long quiesceMillis) {
         Promise<ResetResult> p = callerPromise();
         onLoop(() -> {
-            if (core.claimReset()) admit(new Admission<>(core.reset(), p));
+            if (core.claimReset()) admit(new Admission<>(core.reset(quiesceMillis), p));
             else p.fail(core.busy());
         });
         return p.future();
     }
 
     @Override
-    public Future<MemoryResult> setMemory(boolean enabled) {
-        return submit(core.setMemory(enabled));
+    public Future<MemoryResult> setMemory(boolean enabled, long quiesceMillis) {
+        return submit(core.setMemory(enabled, quiesceMillis));
+    }
+
+    // ---- watches: steps on the loop without admission -------------------------------------------------------
+
+    @Override
+    public Future<Boolean> watch(Export export, Watcher w) {
+        Promise<Boolean> p = callerPromise();
+        onLoop(() -> {
+            try {
+                p.complete(core.watch(export, w));
+            } catch (DeviceException e) {
+                p.fail(e);
+            }
+        });
+        return p.future();
+    }
+
+    @Override
+    public Future<Boolean> unwatch(Export export, Watcher w) {
+        Promise<Boolean> p = callerPromise();
+        onLoop(() -> {
+            p.complete(core.unwatch(export.id(), w));
+            unparkIfSettled();
+        });
+        return p.future();
+    }
+
+    @Override
+    public Future<Void> quiesced(String exportId, Watcher w) {
+        Promise<Void> p = callerPromise();
+        onLoop(() -> {
+            try {
+                core.quiesced(exportId, w);
+            } catch (DeviceException e) {
+                p.fail(e);
+                return;
+            }
+            p.complete();
+            unparkIfSettled();
+        });
+        return p.future();
+    }
+
+    @Override
+    public void cutHandshakeShort() {
+        onLoop(() -> {
+            core.cutHandshakeShort();
+            unparkIfSettled();
+        });
+    }
+
+    @Override
+    public void watcherGone(Watcher w) {
+        onLoop(() -> {
+            core.watcherGone(w);
+            unparkIfSettled();
+        });
     }
 
     @Override

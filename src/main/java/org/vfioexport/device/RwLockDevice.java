@@ -7,6 +7,7 @@ import io.vertx.core.internal.ContextInternal;
 import org.vfioexport.events.Cause;
 import org.vfioexport.events.DeviceEventLog;
 
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Supplier;
@@ -19,6 +20,10 @@ import java.util.function.Supplier;
  * core runs under the core's monitor, so that shared operations' steps do not overlap; kernel calls run outside it.
  * {@link #describe()} and the try-reset claim take only the monitor, on the caller's thread: like the message-order
  * scheduler's, they never wait for an operation.
+ *
+ * <p>The revocation handshake ({@link Step.Await}) waits on the operation's worker, write lock held, on the core's
+ * monitor until the answer that settles it ({@link #quiesced} and the other watch steps notify) or the deadline:
+ * a blocked thread, as the kernel's revoke blocks its caller under {@code memory_lock} while importers unmap.
  *
  * <p>The service runs {@link MessageOrderDevice}; this one runs with {@code --discipline lock}, for the load tests'
  * comparison, and under every device test.
@@ -56,14 +61,34 @@ final class RwLockDevice implements ManagedDevice {
         lock.lock();
         try {
             Step<T> s = step(op.start());
-            while (s instanceof Step.Call<T, ?> c) s = step(c.invoke());     // the kernel call: outside the monitor
+            while (true) {
+                if (s instanceof Step.Call<T, ?> c) s = step(c.invoke());     // the kernel call: outside the monitor
+                else if (s instanceof Step.Await<T> w) s = awaitHere(w);
+                else break;
+            }
             return switch (s) {
                 case Step.Done<T> d -> d.value();
                 case Step.Failed<T> f -> throw asException(f.cause());
                 case Step.Call<T, ?> c -> throw new AssertionError("unreachable");
+                case Step.Await<T> w -> throw new AssertionError("unreachable");
             };
         } finally {
             lock.unlock();
+        }
+    }
+
+    /**
+     * The handshake on this worker, the write lock held: waits on the core's monitor (released while waiting, so
+     * answers get in) until the answers settle it or the deadline passes, then runs the next step under it.
+     */
+    private <T> Step<T> awaitHere(Step.Await<T> w) throws InterruptedException {
+        synchronized (core) {
+            long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(w.millis());
+            long left;
+            while (!core.handshakeSettled() && (left = end - System.nanoTime()) > 0) {
+                TimeUnit.NANOSECONDS.timedWait(core, left);
+            }
+            return w.then().get();
         }
     }
 
@@ -105,16 +130,67 @@ final class RwLockDevice implements ManagedDevice {
     }
 
     @Override
-    public Future<ResetResult> reset() {
+    public Future<ResetResult> reset(long quiesceMillis) {
         synchronized (core) {
             if (!core.claimReset()) return Future.failedFuture(core.busy());
         }
-        return submit(core.reset());
+        return submit(core.reset(quiesceMillis));
     }
 
     @Override
-    public Future<MemoryResult> setMemory(boolean enabled) {
-        return submit(core.setMemory(enabled));
+    public Future<MemoryResult> setMemory(boolean enabled, long quiesceMillis) {
+        return submit(core.setMemory(enabled, quiesceMillis));
+    }
+
+    // ---- watches: under the monitor, on the caller's thread; an answer wakes a waiting handshake -------------
+
+    @Override
+    public Future<Boolean> watch(Export export, Watcher w) {
+        synchronized (core) {
+            try {
+                return Future.succeededFuture(core.watch(export, w));
+            } catch (DeviceException e) {
+                return Future.failedFuture(e);
+            }
+        }
+    }
+
+    @Override
+    public Future<Boolean> unwatch(Export export, Watcher w) {
+        synchronized (core) {
+            boolean had = core.unwatch(export.id(), w);
+            core.notifyAll();
+            return Future.succeededFuture(had);
+        }
+    }
+
+    @Override
+    public Future<Void> quiesced(String exportId, Watcher w) {
+        synchronized (core) {
+            try {
+                core.quiesced(exportId, w);
+            } catch (DeviceException e) {
+                return Future.failedFuture(e);
+            }
+            core.notifyAll();
+            return Future.succeededFuture();
+        }
+    }
+
+    @Override
+    public void cutHandshakeShort() {
+        synchronized (core) {
+            core.cutHandshakeShort();
+            core.notifyAll();
+        }
+    }
+
+    @Override
+    public void watcherGone(Watcher w) {
+        synchronized (core) {
+            core.watcherGone(w);
+            core.notifyAll();
+        }
     }
 
     @Override

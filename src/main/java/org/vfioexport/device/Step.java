@@ -42,6 +42,13 @@ sealed interface Step<T> {
         }
     }
 
+    /**
+     * Wait, without a thread, for the revocation handshake: resume with {@code then} (under the operation's
+     * exclusion, the operation keeping its admission) once the core says every answer is in
+     * ({@link DeviceCore#handshakeSettled()}) or {@code millis} have passed, whichever comes first.
+     */
+    record Await<T>(long millis, Supplier<Step<T>> then) implements Step<T> {}
+
     static <T> Step<T> done(T value) {
         return new Done<>(value);
     }

@@ -33,9 +33,14 @@ public final class DeviceEventLog {
 
     /** Appends an event and returns it; called by the device's core only, one step at a time. */
     public Event append(EventType type, String exportId, Cause cause, String state) {
+        return append(type, exportId, cause, state, null);
+    }
+
+    /** Appends an event with the revocation handshake's fields ({@link Event.Handshake}, or null). */
+    public Event append(EventType type, String exportId, Cause cause, String state, Event.Handshake handshake) {
         Event e;
         synchronized (this) {
-            e = new Event(++seq, device, type, exportId, cause, Instant.now(), state, 0, 0);
+            e = new Event(++seq, device, type, exportId, cause, Instant.now(), state, 0, 0, handshake);
             ring[(int) ((e.seq() - 1) % ring.length)] = e;
             for (Subscription s : subscribers) s.offer(e);
         }

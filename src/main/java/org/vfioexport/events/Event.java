@@ -24,10 +24,33 @@ public final class Event {
     private final String state;
     private final long fromSeq;
     private final long toSeq;
+    /** The revocation handshake's fields, or null: set on {@code export.revoking} and a watched export's revoke. */
+    private final Handshake handshake;
     private volatile byte[] notificationLine;   // racy single-check: every thread computes the same bytes
+
+    /**
+     * What the revocation handshake adds to an event: {@code deadline_ms} on {@code export.revoking}; {@code acked}
+     * and {@code timed_out} (how many of the export's watchers answered, and how many the deadline passed over) on
+     * the {@code export.revoked} of a watched export. Unused fields are -1.
+     */
+    public record Handshake(long deadlineMs, int acked, int timedOut) {
+        public static Handshake revoking(long deadlineMs) {
+            return new Handshake(deadlineMs, -1, -1);
+        }
+
+        public static Handshake outcome(int acked, int timedOut) {
+            return new Handshake(-1, acked, timedOut);
+        }
+    }
 
     public Event(long seq, String device, EventType type, String exportId, Cause cause, Instant time, String state,
                  long fromSeq, long toSeq) {
+        this(seq, device, type, exportId, cause, time, state, fromSeq, toSeq, null);
+    }
+
+    public Event(long seq, String device, EventType type, String exportId, Cause cause, Instant time, String state,
+                 long fromSeq, long toSeq, Handshake handshake) {
+        this.handshake = handshake;
         this.seq = seq;
         this.device = device;
         this.type = type;
@@ -79,6 +102,11 @@ public final class Event {
         return toSeq;
     }
 
+    /** The handshake's fields, or null (an event the handshake has no part in). */
+    public Handshake handshake() {
+        return handshake;
+    }
+
     /** The protocol's EVENT object. */
     public JsonObject toJson() {
         JsonObject o = new JsonObject();
@@ -88,8 +116,31 @@ public final class Event {
         if (cause != null) o.put("cause", cause.wire);
         if (state != null) o.put("state", state);
         if (type == EventType.EVENTS_LOST) o.put("from_seq", fromSeq).put("to_seq", toSeq);
+        if (handshake != null) {
+            if (handshake.deadlineMs() >= 0) o.put("deadline_ms", handshake.deadlineMs());
+            if (handshake.acked() >= 0) o.put("acked", handshake.acked()).put("timed_out", handshake.timedOut());
+        }
         o.put("time", time.toString());
         return o;
+    }
+
+    /** An EVENT object as {@link #toJson()} writes it (a client's or a test's view of the stream). */
+    public static Event fromJson(JsonObject o) {
+        EventType type = null;
+        for (EventType t : EventType.values()) if (t.wire.equals(o.getString("type"))) type = t;
+        if (type == null) throw new IllegalArgumentException("unknown event type: " + o.encode());
+        Cause cause = null;
+        String c = o.getString("cause");
+        if (c != null) {
+            for (Cause x : Cause.values()) if (x.wire.equals(c)) cause = x;
+            if (cause == null) throw new IllegalArgumentException("unknown cause: " + o.encode());
+        }
+        Handshake h = null;
+        if (o.containsKey("deadline_ms")) h = Handshake.revoking(o.getLong("deadline_ms"));
+        else if (o.containsKey("acked")) h = Handshake.outcome(o.getInteger("acked"), o.getInteger("timed_out"));
+        return new Event(o.getLong("seq", 0L), o.getString("device"), type, o.getString("export_id"), cause,
+                Instant.parse(o.getString("time")), o.getString("state"), o.getLong("from_seq", 0L),
+                o.getLong("to_seq", 0L), h);
     }
 
     /**
@@ -110,7 +161,8 @@ public final class Event {
     public boolean equals(Object o) {
         return o instanceof Event e && seq == e.seq && fromSeq == e.fromSeq && toSeq == e.toSeq
                 && device.equals(e.device) && type == e.type && Objects.equals(exportId, e.exportId)
-                && cause == e.cause && time.equals(e.time) && Objects.equals(state, e.state);
+                && cause == e.cause && time.equals(e.time) && Objects.equals(state, e.state)
+                && Objects.equals(handshake, e.handshake);
     }
 
     @Override

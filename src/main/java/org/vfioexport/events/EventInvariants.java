@@ -15,7 +15,12 @@ import java.util.TreeSet;
  * while its device resets or has memory decoding off, and the linearization of releases: every export live at a
  * {@code device.state resetting} or {@code memory-disabled} is revoked or released in the events right after it,
  * before any other event (a restore, the state that ends the reset, a creation), and every export is released
- * before {@code device.state closed}, the device's last event. Used by tests and the load-test suite.
+ * before {@code device.state closed}, the device's last event. The revocation handshake: {@code export.revoking}
+ * only for a live export, never inside a reset or memory-off window; the events of one handshake are consecutive
+ * and followed at once by the {@code resetting} or {@code memory-disabled} that opens the window; every export
+ * announced there is revoked (its {@code export.revoked} carrying {@code acked} and {@code timed_out}, at least
+ * one watcher counted) or released in that window; and only an announced export's revoke carries them. Used by
+ * tests and the load-test suite.
  */
 public final class EventInvariants {
     private final Map<String, DeviceTrack> devices = new HashMap<>();
@@ -36,6 +41,10 @@ public final class EventInvariants {
         Event window;
         /** Exports live at the window's opening that the events since have neither revoked nor released. */
         final Set<String> unsettled = new HashSet<>();
+        /** True between a handshake's first {@code export.revoking} and the state that opens its window. */
+        boolean handshaking;
+        /** Exports announced by the last handshake, until its window closes. */
+        final Set<String> announced = new HashSet<>();
     }
 
     /** Feeds one event; returns false if it broke a rule (the reason is kept). */
@@ -51,6 +60,8 @@ public final class EventInvariants {
             d.live.clear();
             d.window = null;          // the revokes of an open window may be in the gap
             d.unsettled.clear();
+            d.handshaking = false;
+            d.announced.clear();
             return violations.size() == before;
         }
         if (e.seq() != d.lastSeq + 1) fail(e, "seq " + e.seq() + " after " + d.lastSeq);
@@ -65,7 +76,15 @@ public final class EventInvariants {
             }
             d.window = null;
             d.unsettled.clear();
+            d.announced.clear();
         }
+        boolean opensWindow = e.type() == EventType.DEVICE_STATE
+                && ("resetting".equals(e.state()) || "memory-disabled".equals(e.state()));
+        if (d.handshaking && e.type() != EventType.EXPORT_REVOKING && !opensWindow) {
+            fail(e, "inside a revocation handshake (after export.revoking of " + new TreeSet<>(d.announced)
+                    + "): only export.revoking and the state that opens the revoke pass may follow");
+        }
+        if (opensWindow) d.handshaking = false;
         String id = e.exportId();
         String cur = id == null ? null : d.exports.get(id);
         if (cur == null && d.gap && id != null && e.type() != EventType.EXPORT_CREATED) cur = "unknown"; // created in the gap
@@ -77,9 +96,26 @@ public final class EventInvariants {
                 d.exports.put(id, e.state());
                 if ("live".equals(e.state())) d.live.add(id);
             }
+            case EXPORT_REVOKING -> {
+                if (cur == null) fail(e, "revoking before created");
+                else if (!cur.equals("live") && !cur.equals("unknown")) fail(e, "revoking while " + cur);
+                if (d.resetting || d.state.equals("memory-disabled")) fail(e, "revoking while " + d.state);
+                if (d.window != null) fail(e, "revoking inside a revoke pass");
+                if (e.handshake() == null || e.handshake().deadlineMs() < 0) fail(e, "revoking without deadline_ms");
+                if (!d.announced.add(id)) fail(e, "revoking twice in one handshake");
+                d.handshaking = true;
+            }
             case EXPORT_REVOKED -> {
                 if (cur == null) fail(e, "revoked before created");
                 else if (!cur.equals("live") && !cur.equals("unknown")) fail(e, "revoked while " + cur);
+                boolean fields = e.handshake() != null && e.handshake().acked() >= 0;
+                if (d.announced.contains(id)) {
+                    if (!fields) fail(e, "revoked after export.revoking without acked and timed_out");
+                    else if (e.handshake().acked() + e.handshake().timedOut() < 1) fail(e, "revoked after export.revoking counting no watcher");
+                } else if (fields) {
+                    fail(e, "acked and timed_out on a revoke that no export.revoking announced");
+                }
+                d.announced.remove(id);
                 d.exports.put(id, "revoked");
                 d.live.remove(id);
                 d.unsettled.remove(id);
@@ -94,6 +130,7 @@ public final class EventInvariants {
                 d.live.add(id);
             }
             case EXPORT_RELEASED -> {
+                d.announced.remove(id);
                 if (cur == null) fail(e, "released before created");
                 else if (cur.equals("released")) fail(e, "released twice");
                 d.exports.put(id, "released");

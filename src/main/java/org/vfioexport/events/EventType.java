@@ -3,6 +3,8 @@ package org.vfioexport.events;
 /** Event types, with their protocol names. */
 public enum EventType {
     EXPORT_CREATED("export.created"),
+    /** The revocation handshake began for a watched export: its watchers were asked to quiesce. */
+    EXPORT_REVOKING("export.revoking"),
     EXPORT_REVOKED("export.revoked"),
     EXPORT_RESTORED("export.restored"),
     EXPORT_RELEASED("export.released"),

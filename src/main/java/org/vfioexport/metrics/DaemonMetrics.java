@@ -137,6 +137,12 @@ public final class DaemonMetrics {
                 "device", device).record(durationMicros, TimeUnit.MICROSECONDS);
     }
 
+    /** A revocation handshake of a reset or memory-off: from its first notice to the answer or deadline that ended it. */
+    public void handshake(String device, long micros) {
+        timer("vfio_export_revocation_handshake", "revocation handshakes: the wait for watchers to quiesce",
+                MIN_EXPECTED, "device", device).record(micros, TimeUnit.MICROSECONDS);
+    }
+
     /** A memory toggle, from request to the device's answer. */
     public void memoryToggle(String device, boolean enabled, long startNanos) {
         timer("vfio_export_memory_toggle", "memory enable/disable, request to the device's answer", MIN_EXPECTED,

@@ -72,6 +72,7 @@ class ProtocolTest {
         try (VfioExportClient c = daemon.connect()) {
             assertEquals(List.of("rpc.methods", "server.info", "server.metrics", "device.list", "device.get", "device.reset",
                             "device.set_memory", "export.create", "export.release", "export.get", "export.list",
+                            "export.watch", "export.quiesced",
                             "events.subscribe", "events.unsubscribe", "audit.query", "importer.attach", "importer.map",
                             "importer.unmap", "importer.detach"),
                     c.request("rpc.methods").getJsonArray("methods").getList());
@@ -472,7 +473,8 @@ class ProtocolTest {
             assertEquals(1, r.getInteger("restored"));
             assertTrue(r.getLong("duration_us") >= 0);
             JsonObject off = c.request("device.set_memory", new JsonObject().put("device", NVME).put("enabled", false));
-            assertEquals(new JsonObject().put("device", NVME).put("memory_enabled", false).put("revoked", 1).put("restored", 0), off);
+            assertEquals(new JsonObject().put("device", NVME).put("memory_enabled", false).put("revoked", 1).put("restored", 0)
+                    .put("acked", 0).put("timed_out", 0).put("quiesce_us", 0), off);
             assertEquals("revoked", c.request("export.get", new JsonObject().put("export_id", b.id())).getString("state"));
             assertEquals("memory-disabled", c.request("device.get", new JsonObject().put("device", NVME)).getString("state"));
             JsonObject on = c.request("device.set_memory", new JsonObject().put("device", NVME).put("enabled", true));

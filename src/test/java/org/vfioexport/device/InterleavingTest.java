@@ -42,6 +42,11 @@ import static org.vfioexport.testutil.Conf.NVME;
  * else, and a close releases everything before closed), the service's view must match the simulated kernel's, and
  * nothing may be left: no export, no kernel object, no fd. Releases from plain threads and other loops racing
  * queued resets are what make the release-linearization rule fail on a device that stamps releases late.
+ *
+ * <p>A third of the exports are watched (the revocation handshake) by their client, which answers
+ * {@code export.quiesced} from another loop, stays silent until the deadline (a few ms), or goes away (its
+ * connection closes) when told; resets and memory-offs give each handshake 0 to 3 ms. The events must then also
+ * satisfy the handshake's rules (revoking before the window, revoked with acked and timed_out).
  */
 class InterleavingTest {
     private static final long PG = 4096;
@@ -68,10 +73,29 @@ class InterleavingTest {
                 Arguments.of(s, Discipline.MESSAGE_ORDER), Arguments.of(s, Discipline.RW_LOCK)));
     }
 
+    /** How a client answers the revocation handshake. */
+    private enum Answer { QUIESCE, SILENT, GO_AWAY }
+
     /** What one client did. */
     private static final class Client {
         final List<Future<?>> ops = Collections.synchronizedList(new ArrayList<>());
         final ConcurrentLinkedQueue<Export> owned = new ConcurrentLinkedQueue<>();
+        Watcher watcher;
+    }
+
+    /** A client's watcher: answers on another loop (never inside the device's step), as a connection does. */
+    private static Watcher watcher(DeviceFixture fx, Answer answer, Context otherLoop, Client client) {
+        return new Watcher() {
+            @Override
+            public void revoking(String device, String exportId, long seq, long deadlineMs) {
+                Watcher self = this;
+                switch (answer) {
+                    case QUIESCE -> otherLoop.runOnContext(v -> client.ops.add(fx.device(device).quiesced(exportId, self)));
+                    case GO_AWAY -> otherLoop.runOnContext(v -> fx.device(device).watcherGone(self));
+                    case SILENT -> { }
+                }
+            }
+        };
     }
 
     @ParameterizedTest(name = "seed {0}, {1}")
@@ -91,6 +115,7 @@ class InterleavingTest {
             clients.add(client);
             Random rnd = new Random(seed * 1000 + c);
             Context otherLoop = vertx.getOrCreateContext();  // a loop that is not any device's
+            client.watcher = watcher(fx, Answer.values()[c % 3], otherLoop, client);
             threads.add(new Thread(() -> drive(fx, client, rnd, otherLoop, kernelObjects, importers), "client-" + c));
         }
         threads.forEach(Thread::start);
@@ -156,6 +181,7 @@ class InterleavingTest {
                     SimDmaBuf k = SimKernel.kernelObject(e.buf());
                     kernelObjects.add(k);
                     if (rnd.nextInt(4) == 0) attachImporter(k, importers);
+                    if (rnd.nextInt(3) == 0) client.ops.add(h.watch(e, client.watcher));
                 }));
             } else if (roll < 75) {
                 Export e = client.owned.peek();
@@ -168,9 +194,9 @@ class InterleavingTest {
                     client.ops.add(p.future());                                        // from another loop
                 }
             } else if (roll < 85) {
-                client.ops.add(h.reset());
+                client.ops.add(h.reset(rnd.nextInt(4)));
             } else if (roll < 98) {
-                client.ops.add(h.setMemory(rnd.nextBoolean()));
+                client.ops.add(h.setMemory(rnd.nextBoolean(), rnd.nextInt(4)));
             } else if (rnd.nextInt(4) == 0) {
                 client.ops.add(h.close(Cause.DEVICE_CLOSE));
             }

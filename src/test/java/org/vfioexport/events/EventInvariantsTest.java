@@ -19,9 +19,21 @@ class EventInvariantsTest {
         final List<Event> events = new ArrayList<>();
 
         Stream add(EventType type, String export, Cause cause, String state) {
+            return add(type, export, cause, state, null);
+        }
+
+        Stream add(EventType type, String export, Cause cause, String state, Event.Handshake h) {
             events.add(new Event(events.size() + 1, DEV, type, export == null ? null : DEV + "/" + export, cause,
-                    Instant.EPOCH, state, 0, 0));
+                    Instant.EPOCH, state, 0, 0, h));
             return this;
+        }
+
+        Stream revoking(String x) {
+            return add(EventType.EXPORT_REVOKING, x, Cause.RESET, null, Event.Handshake.revoking(50));
+        }
+
+        Stream revokedAfterHandshake(String x, int acked, int timedOut) {
+            return add(EventType.EXPORT_REVOKED, x, Cause.RESET, null, Event.Handshake.outcome(acked, timedOut));
         }
 
         Stream created(String x) {
@@ -103,5 +115,50 @@ class EventInvariantsTest {
         assertTrue(v.get(1).contains("after device.state closed"), v.toString());
         assertEquals(List.of(), new Stream().created("1").revoked("1", Cause.DEVICE_CLOSE)
                 .released("1", Cause.CLIENT).state("closed", Cause.DEVICE_CLOSE).violations());
+    }
+
+    @Test
+    @DisplayName("a handshake: revoking for each watched live export, then resetting, then revoked with its outcome")
+    void handshakeIsAccepted() {
+        List<String> v = new Stream().created("1").created("2").revoking("1").revoking("2")
+                .state("resetting", Cause.RESET).revokedAfterHandshake("1", 1, 0).revokedAfterHandshake("2", 0, 1)
+                .restored("1", Cause.RESET).restored("2", Cause.RESET).state("ready", Cause.RESET).violations();
+        assertTrue(v.isEmpty(), v.toString());
+    }
+
+    @Test
+    @DisplayName("an announced export released in the window instead of revoked is accepted")
+    void announcedThenReleased() {
+        List<String> v = new Stream().created("1").revoking("1").state("resetting", Cause.RESET)
+                .released("1", Cause.CLIENT).state("ready", Cause.RESET).violations();
+        assertTrue(v.isEmpty(), v.toString());
+    }
+
+    @Test
+    @DisplayName("an event between a handshake's revoking and the window it opens is rejected")
+    void eventInsideTheHandshakeIsRejected() {
+        List<String> v = new Stream().created("1").revoking("1").created("2").state("resetting", Cause.RESET)
+                .revokedAfterHandshake("1", 1, 0).revoked("2", Cause.RESET).state("ready", Cause.RESET).violations();
+        assertEquals(1, v.size(), v.toString());
+        assertTrue(v.get(0).contains("inside a revocation handshake"), v.toString());
+    }
+
+    @Test
+    @DisplayName("a revoke carrying acked/timed_out without a revoking, or an announced revoke without them, is rejected")
+    void outcomeMustMatchTheAnnouncement() {
+        List<String> unannounced = new Stream().created("1").state("resetting", Cause.RESET)
+                .revokedAfterHandshake("1", 1, 0).state("ready", Cause.RESET).violations();
+        assertEquals(1, unannounced.size(), unannounced.toString());
+        List<String> bare = new Stream().created("1").revoking("1").state("resetting", Cause.RESET)
+                .revoked("1", Cause.RESET).state("ready", Cause.RESET).violations();
+        assertEquals(1, bare.size(), bare.toString());
+    }
+
+    @Test
+    @DisplayName("revoking an export that is not live, or inside a reset, is rejected")
+    void revokingOnlyWhileLive() {
+        List<String> v = new Stream().created("1").state("resetting", Cause.RESET).revoked("1", Cause.RESET)
+                .revoking("1").violations();
+        assertEquals(2, v.size(), v.toString());
     }
 }

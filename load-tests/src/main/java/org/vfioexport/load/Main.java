@@ -60,6 +60,7 @@ public final class Main {
         plan.put("client-crashes", s::crashes);
         plan.put("heap", s::heap);
         plan.put("fleet", new FleetScenario(home, work, full)::run); // cluster mode: two nodes, events across them
+        plan.put("handshake", () -> new HandshakeLoad(s).run());   // the revocation handshake's cost per reset
         // clients that try to break the service (the per-uid limits contract); names start with adv-
         plan.put("adv-malformed", adv::malformed);
         plan.put("adv-slowloris", adv::slowloris);
