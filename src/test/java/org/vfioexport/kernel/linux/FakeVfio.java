@@ -552,8 +552,8 @@ final class FakeVfio implements VfioSyscalls {
     @Override
     public synchronized RegionInfoReply regionInfo(int device, int index) throws PosixException {
         String op = "VFIO_DEVICE_GET_REGION_INFO";
-        enter(op);
         calls.merge(op + "[" + index + "]", 1, Integer::sum);
+        enter(op);
         Device d = device(device, op).device;
         long offset = (long) index << OFFSET_SHIFT;
         int rw = Vfio.VFIO_REGION_INFO_FLAG_READ | Vfio.VFIO_REGION_INFO_FLAG_WRITE;
