@@ -343,6 +343,7 @@ final class FakeVfio implements VfioSyscalls {
     private long callCount, failAt = -1;
     private int failErrno;
     private boolean failed;
+    private String failedCall;
 
     /** Fails the {@code n}th call from now (1 is the next) with {@code errno}; the others answer as usual. */
     synchronized void failNth(long n, int errno) {
@@ -354,6 +355,11 @@ final class FakeVfio implements VfioSyscalls {
     /** Whether the planned failure has happened. */
     synchronized boolean failureHappened() {
         return failed;
+    }
+
+    /** The C name of the call that was failed, or null. */
+    synchronized String failedCall() {
+        return failed ? failedCall : null;
     }
 
     synchronized void noFailure() {
@@ -388,7 +394,9 @@ final class FakeVfio implements VfioSyscalls {
         trace.add(name);
         if (callCount == failAt) {
             failed = true;
-            throw new PosixException(name, failErrno);
+            failedCall = name;
+            // close(2) fails with EIO or EINTR, never for want of memory (and releases the fd all the same)
+            throw new PosixException(name, name.equals("close") ? Errno.EIO.value : failErrno);
         }
     }
 
