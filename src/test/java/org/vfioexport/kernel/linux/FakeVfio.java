@@ -1,5 +1,6 @@
 package org.vfioexport.kernel.linux;
 
+import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.ffm.uapi.Vfio;
 import org.vfioexport.ffm.uapi.VfioIoctls.DeviceInfoReply;
@@ -456,6 +457,7 @@ final class FakeVfio implements VfioSyscalls {
     @Override
     public synchronized void close(int fd) throws PosixException {
         File f = fdTable.remove(fd);
+        if (f instanceof DmaBufFile) Posix.close(fd);
         // the fd is gone whatever close reports (Linux releases it before any error is known)
         if (f != null && --f.fds == 0 && f.holds == 0) f.released();
         enter("close");
@@ -467,6 +469,12 @@ final class FakeVfio implements VfioSyscalls {
         enter("dup");
         File f = fdTable.get(fd);
         if (f == null) throw err("dup", Errno.EBADF);
+        if (f instanceof DmaBufFile) {
+            int copy = Posix.dup(fd);
+            f.fds++;
+            fdTable.put(copy, f);
+            return copy;
+        }
         return install(f);
     }
 
@@ -647,7 +655,34 @@ final class FakeVfio implements VfioSyscalls {
             if (Long.compareUnsigned(end, a) < 0) throw err(op, Errno.EOVERFLOW);
             if (Long.compareUnsigned(end, b.address() + b.size()) > 0) throw err(op, Errno.EINVAL);
         }
-        return install(new DmaBufFile(sum));
+        return installDmaBuf(new DmaBufFile(sum), d.id, openFlags);
+    }
+
+    /**
+     * A dma-buf fd is a real fd, so that whoever holds it can lseek, fcntl and pass it on as they would a real one:
+     * a sealed memfd of the buffer's size with the access mode and close-on-exec flag open_flags ask for
+     * (dma_buf_fd keeps O_ACCMODE of open_flags, the fd is close-on-exec with O_CLOEXEC), as the simulated
+     * kernel's. The fake still counts it and closes it.
+     */
+    private int installDmaBuf(DmaBufFile f, String device, int openFlags) throws PosixException {
+        int fd = Posix.memfdCreate("vfio-dmabuf:" + device, Posix.MFD_CLOEXEC | Posix.MFD_ALLOW_SEALING);
+        try {
+            Posix.ftruncate(fd, f.size);
+            Posix.fcntl(fd, Posix.F_ADD_SEALS, Posix.F_SEAL_SHRINK | Posix.F_SEAL_GROW | Posix.F_SEAL_SEAL);
+            int accmode = openFlags & Posix.O_ACCMODE;
+            if (accmode == Posix.O_RDONLY || accmode == Posix.O_WRONLY) {
+                int reopened = Posix.open("/proc/self/fd/" + fd, accmode | Posix.O_CLOEXEC, 0);
+                Posix.close(fd);
+                fd = reopened;
+            }
+            if ((openFlags & Posix.O_CLOEXEC) == 0) Posix.fcntl(fd, Posix.F_SETFD, 0);
+        } catch (PosixException e) {
+            Posix.close(fd);
+            throw e;
+        }
+        f.fds++;
+        fdTable.put(fd, f);
+        return fd;
     }
 
     @Override
