@@ -63,7 +63,7 @@ final class FakeVfio implements VfioSyscalls {
         int msixBar = -1;
         final Map<Integer, Bar> bars = new TreeMap<>();
         // state
-        final byte[] config = new byte[256];
+        byte[] config = new byte[256];
         int openCount;
         boolean cdevOpen;      // opened (and bound) through its cdev
         String cdev;           // vfioN when the kernel has CONFIG_VFIO_DEVICE_CDEV
@@ -75,6 +75,12 @@ final class FakeVfio implements VfioSyscalls {
 
         Device bar(int index, BarType type, long size, boolean prefetchable, long address) {
             bars.put(index, new Bar(index, type, size, prefetchable, address));
+            return this;
+        }
+
+        /** A PCI Express function: 4 KiB of config space (pdev->cfg_size), as the lab's NVMe shows. */
+        Device pcie() {
+            config = new byte[4096];
             return this;
         }
 
@@ -174,14 +180,14 @@ final class FakeVfio implements VfioSyscalls {
     /** The VM lab's four functions, as their guest's sysfs shows them (conf/vmlab-devices.json). */
     static List<Device> lab() {
         return List.of(
-                new Device("0000:00:07.0", 6).withReset()
+                new Device("0000:00:07.0", 6).withReset().pcie()
                         .bar(0, BarType.MEM64, 16 * 1024, false, 0xfeb1_0000L)
                         .bar(2, BarType.MEM64, 16 << 20, true, 0xfd00_0000L),
                 new Device("0000:00:04.0", 3)
-                        .bar(0, BarType.MEM32, 256, false, 0xfeb1_6000L)
+                        .bar(0, BarType.MEM32, 256, false, 0xfeb1_7000L)
                         .bar(2, BarType.MEM64, 4 << 20, true, 0xfe00_0000L),
                 new Device("0000:00:05.0", 4)
-                        .bar(0, BarType.MEM32, PAGE, false, 0xfeb1_7000L)
+                        .bar(0, BarType.MEM32, PAGE, false, 0xfeb1_8000L)
                         .bar(1, BarType.IO, 256, false, 0xc000),
                 new Device("0000:00:06.0", 5)
                         .bar(0, BarType.MEM32, 1 << 20, false, 0xfea0_0000L));
