@@ -26,7 +26,8 @@ public final class Wire {
         JsonArray regions = new JsonArray();
         for (Region r : d.regions()) {
             regions.add(new JsonObject().put("index", r.index()).put("name", r.name()).put("size", u64(r.size()))
-                    .put("kind", r.kind().wire).put("mmap", r.mmap()).put("prefetchable", r.prefetchable()));
+                    .put("kind", r.kind().wire).put("mmap", r.mmap()).put("prefetchable", r.prefetchable())
+                    .put("address", u64(r.address())));
         }
         JsonObject o = new JsonObject().put("device", d.device()).put("name", d.name()).put("backend", d.backend())
                 .put("state", d.state().wire).put("memory_enabled", d.memoryEnabled()).put("seq", d.seq())

@@ -88,7 +88,7 @@ public final class ConfigSchema {
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Region(@JsonProperty(required = true) Integer index, @JsonProperty(required = true) String kind,
-                         @JsonProperty(required = true) Long size, Boolean prefetchable) {}
+                         @JsonProperty(required = true) Long size, Boolean prefetchable, Long address) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Linux(List<String> devices) {}

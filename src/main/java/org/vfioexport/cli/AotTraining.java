@@ -61,7 +61,8 @@ final class AotTraining {
                 .put("name", "training device").put("backend", "sim").put("state", "ready").put("memory_enabled", true)
                 .put("seq", 0).put("exports", 0).put("reset_supported", true).put("dmabuf_supported", true)
                 .put("regions", new JsonArray().add(new JsonObject().put("index", 0).put("name", "BAR0")
-                        .put("size", 16384).put("kind", "mmio").put("mmap", true).put("prefetchable", false)));
+                        .put("size", 16384).put("kind", "mmio").put("mmap", true).put("prefetchable", false)
+                        .put("address", 0xfeb10000L)));
 
         private final ServerSocketChannel server;
         private final Thread thread;

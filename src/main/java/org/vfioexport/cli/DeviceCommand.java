@@ -40,13 +40,14 @@ final class DeviceCommand implements Callable<Integer> {
             o.println("seq      " + d.getLong("seq"));
             o.println("exports  " + d.getInteger("exports"));
             o.println();
-            Table t = new Table("REGION", "NAME", "KIND", "SIZE", "BYTES", "MMAP", "PREFETCH");
+            Table t = new Table("REGION", "NAME", "KIND", "SIZE", "BYTES", "MMAP", "PREFETCH", "ADDRESS");
             JsonArray regions = d.getJsonArray("regions");
             for (int i = 0; i < regions.size(); i++) {
                 JsonObject r = regions.getJsonObject(i);
                 long size = r.getLong("size");
                 t.row(r.getInteger("index"), r.getString("name"), r.getString("kind"), Sizes.human(size), Cli.hex(size),
-                        r.getBoolean("mmap") ? "yes" : "no", r.getBoolean("prefetchable") ? "yes" : "no");
+                        r.getBoolean("mmap") ? "yes" : "no", r.getBoolean("prefetchable") ? "yes" : "no",
+                        r.getValue("address") instanceof Number a && a.longValue() != 0 ? Cli.hex(a.longValue()) : "-");
             }
             t.print(o);
         }

@@ -5,8 +5,14 @@ import org.vfioexport.ffm.uapi.Vfio;
 /**
  * One region as {@code VFIO_DEVICE_GET_REGION_INFO} reports it, plus what sysfs/config space adds
  * (kind and prefetchable). An unimplemented BAR reports size 0 and kind {@link RegionKind#ABSENT}.
+ *
+ * @param address where the BAR (or ROM) sits in the bus address space ({@code pci_resource_start}: the first
+ *                column of sysfs {@code resource}), an I/O port number for an I/O BAR; 0 for a region that is not
+ *                a BAR or is not assigned. The kernel checks a dma-buf range against it: start + offset (+ length)
+ *                wrapping 64 bits is EOVERFLOW.
  */
-public record Region(int index, String name, long size, int flags, long offset, RegionKind kind, boolean prefetchable) {
+public record Region(int index, String name, long size, int flags, long offset, RegionKind kind, boolean prefetchable,
+                     long address) {
     // vfio_region_info.flags (short names for the values defined in ffm.uapi.Vfio)
     public static final int FLAG_READ = Vfio.VFIO_REGION_INFO_FLAG_READ, FLAG_WRITE = Vfio.VFIO_REGION_INFO_FLAG_WRITE,
             FLAG_MMAP = Vfio.VFIO_REGION_INFO_FLAG_MMAP, FLAG_CAPS = Vfio.VFIO_REGION_INFO_FLAG_CAPS;

@@ -115,6 +115,9 @@ class ProtocolTest {
             assertEquals(268435456L, bar2.getLong("size"));
             assertEquals("mmio", bar2.getString("kind"));
             assertTrue(bar2.getBoolean("prefetchable"));
+            // placed as firmware would: the largest prefetchable BAR first in the 64-bit window at 2^39
+            assertEquals(1L << 39, bar2.getLong("address"));
+            assertEquals(0, d.getJsonArray("regions").getJsonObject(7).getLong("address"), "config space has none");
             assertEquals("io", d.getJsonArray("regions").getJsonObject(5).getString("kind"));
             assertTrue(d.getBoolean("dmabuf_supported"), "the PROBE at open succeeded");
             assertFalse(d.containsKey("dmabuf_unsupported_reason"));

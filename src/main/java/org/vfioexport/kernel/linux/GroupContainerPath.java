@@ -1,9 +1,7 @@
 package org.vfioexport.kernel.linux;
 
-import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.ffm.uapi.Vfio;
-import org.vfioexport.ffm.uapi.VfioIoctls;
 import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.Ops;
@@ -19,6 +17,7 @@ import java.util.Map;
  * is shared by the devices of that group and closed when the last of them closes.
  */
 final class GroupContainerPath {
+    private final VfioSyscalls sys;
     private final Path devVfio;
     private final Sysfs sysfs;
     private final Map<String, Group> groups = new HashMap<>();
@@ -36,7 +35,8 @@ final class GroupContainerPath {
         }
     }
 
-    GroupContainerPath(Path devVfio, Sysfs sysfs) {
+    GroupContainerPath(VfioSyscalls sys, Path devVfio, Sysfs sysfs) {
+        this.sys = sys;
         this.devVfio = devVfio;
         this.sysfs = sysfs;
     }
@@ -51,7 +51,7 @@ final class GroupContainerPath {
         }
         int fd;
         try {
-            fd = VfioIoctls.groupGetDeviceFd(g.groupFd, id);
+            fd = sys.groupGetDeviceFd(g.groupFd, id);
         } catch (PosixException e) {
             if (g.users == 0) closeGroup(g);
             throw new KernelException(Ops.OPEN, e.errno(), e.getMessage() + " for " + id + " in group " + g.name);
@@ -72,37 +72,42 @@ final class GroupContainerPath {
         int container = -1, group = -1;
         String step = "open " + devVfio.resolve("vfio");
         try {
-            container = Posix.open(devVfio.resolve("vfio").toString(), Posix.O_RDWR | Posix.O_CLOEXEC, 0);
+            container = sys.open(devVfio.resolve("vfio").toString());
             step = "VFIO_GET_API_VERSION";
-            int api = VfioIoctls.getApiVersion(container);
+            int api = sys.getApiVersion(container);
             if (api != Vfio.VFIO_API_VERSION) {
                 throw new KernelException(Ops.OPEN, Errno.EINVAL, "VFIO API version " + api + ", expected " + Vfio.VFIO_API_VERSION);
             }
             step = "VFIO_CHECK_EXTENSION";
-            if (!VfioIoctls.checkExtension(container, iommuType)) {
+            if (!sys.checkExtension(container, iommuType)) {
                 throw new KernelException(Ops.OPEN, Errno.EINVAL, "the container does not support IOMMU type " + iommuType);
             }
             step = "open " + node;
-            group = Posix.open(node.toString(), Posix.O_RDWR | Posix.O_CLOEXEC, 0);
+            group = sys.open(node.toString());
             step = "VFIO_GROUP_GET_STATUS";
-            if ((VfioIoctls.groupStatus(group) & Vfio.VFIO_GROUP_FLAGS_VIABLE) == 0) {
+            if ((sys.groupStatus(group) & Vfio.VFIO_GROUP_FLAGS_VIABLE) == 0) {
                 throw new KernelException(Ops.OPEN, Errno.EINVAL,
                         "IOMMU group " + groupNo + " is not viable: bind every device of the group to vfio-pci");
             }
             step = "VFIO_GROUP_SET_CONTAINER";
-            VfioIoctls.groupSetContainer(group, container);
+            sys.groupSetContainer(group, container);
             step = "VFIO_SET_IOMMU";
-            VfioIoctls.setIommu(container, iommuType);
+            sys.setIommu(container, iommuType);
             return new Group(groupNo, node.toString(), group, container);
         } catch (PosixException e) {
-            closeQuietly(group);
-            closeQuietly(container);
+            sys.closeQuietly(group);
+            sys.closeQuietly(container);
             throw new KernelException(Ops.OPEN, e.errno(), step + " (group " + groupNo + ")");
         } catch (KernelException e) {
-            closeQuietly(group);
-            closeQuietly(container);
+            sys.closeQuietly(group);
+            sys.closeQuietly(container);
             throw e;
         }
+    }
+
+    /** The groups open now, by number (for tests: a failed or finished open leaves none behind). */
+    synchronized java.util.Set<String> openGroups() {
+        return java.util.Set.copyOf(groups.keySet());
     }
 
     private synchronized void release(Group g) {
@@ -111,16 +116,7 @@ final class GroupContainerPath {
 
     private void closeGroup(Group g) {
         groups.remove(g.name);
-        closeQuietly(g.groupFd);
-        closeQuietly(g.containerFd);
-    }
-
-    static void closeQuietly(int fd) {
-        if (fd < 0) return;
-        try {
-            Posix.close(fd);
-        } catch (PosixException e) {
-            System.getLogger(GroupContainerPath.class.getName()).log(System.Logger.Level.WARNING, "close fd " + fd, e);
-        }
+        sys.closeQuietly(g.groupFd);
+        sys.closeQuietly(g.containerFd);
     }
 }

@@ -1,15 +1,11 @@
 package org.vfioexport.kernel.linux;
 
-import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.ffm.posix.PosixException;
-import org.vfioexport.ffm.uapi.VfioIoctls;
 import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.Ops;
 
 import java.nio.file.Path;
-
-import static org.vfioexport.kernel.linux.GroupContainerPath.closeQuietly;
 
 /**
  * The cdev path (CONFIG_VFIO_DEVICE_CDEV + CONFIG_IOMMUFD): open {@code /dev/vfio/devices/vfioN}, bind it to a
@@ -17,11 +13,13 @@ import static org.vfioexport.kernel.linux.GroupContainerPath.closeQuietly;
  * before the bind. Each device gets its own iommufd, closed after the device fd.
  */
 final class IommufdCdevPath {
+    private final VfioSyscalls sys;
     private final Path devVfioDevices;
     private final Path devIommu;
     private final Sysfs sysfs;
 
-    IommufdCdevPath(Path devVfioDevices, Path devIommu, Sysfs sysfs) {
+    IommufdCdevPath(VfioSyscalls sys, Path devVfioDevices, Path devIommu, Sysfs sysfs) {
+        this.sys = sys;
         this.devVfioDevices = devVfioDevices;
         this.devIommu = devIommu;
         this.sysfs = sysfs;
@@ -33,20 +31,20 @@ final class IommufdCdevPath {
         int device = -1, iommufd = -1;
         String step = "open " + devVfioDevices.resolve(cdev);
         try {
-            device = Posix.open(devVfioDevices.resolve(cdev).toString(), Posix.O_RDWR | Posix.O_CLOEXEC, 0);
+            device = sys.open(devVfioDevices.resolve(cdev).toString());
             step = "open " + devIommu;
-            iommufd = Posix.open(devIommu.toString(), Posix.O_RDWR | Posix.O_CLOEXEC, 0);
+            iommufd = sys.open(devIommu.toString());
             step = "VFIO_DEVICE_BIND_IOMMUFD";
-            VfioIoctls.bindIommufd(device, iommufd);
+            sys.bindIommufd(device, iommufd);
             step = "IOMMU_IOAS_ALLOC";
-            int ioas = VfioIoctls.ioasAlloc(iommufd);
+            int ioas = sys.ioasAlloc(iommufd);
             step = "VFIO_DEVICE_ATTACH_IOMMUFD_PT";
-            VfioIoctls.attachIommufdPt(device, ioas);
+            sys.attachIommufdPt(device, ioas);
             int owned = iommufd;
-            return new OpenedDevice(device, devVfioDevices.resolve(cdev).toString(), () -> closeQuietly(owned));
+            return new OpenedDevice(device, devVfioDevices.resolve(cdev).toString(), () -> sys.closeQuietly(owned));
         } catch (PosixException e) {
-            closeQuietly(device);
-            closeQuietly(iommufd);
+            sys.closeQuietly(device);
+            sys.closeQuietly(iommufd);
             throw new KernelException(Ops.OPEN, e.errno(), step + " for " + id);
         }
     }

@@ -1,23 +1,30 @@
 package org.vfioexport.kernel.linux;
 
-import org.vfioexport.ffm.posix.OwnedFd;
 import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.KernelException;
 
-/** A dma-buf fd the kernel returned from {@code VFIO_DEVICE_FEATURE}; this object owns it and closes it once. */
-final class LinuxDmaBuf implements DmaBuf {
-    private final OwnedFd fd;
-    private final long size;
+import java.util.concurrent.atomic.AtomicBoolean;
 
-    LinuxDmaBuf(int fd, long size) {
-        this.fd = new OwnedFd(fd);
+/**
+ * A dma-buf fd the kernel returned from {@code VFIO_DEVICE_FEATURE}; this object owns it and closes it once (an
+ * atomic state, so a second close can never close a number the process has since reused).
+ */
+final class LinuxDmaBuf implements DmaBuf {
+    private final VfioSyscalls sys;
+    private final int fd;
+    private final long size;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    LinuxDmaBuf(VfioSyscalls sys, int fd, long size) {
+        this.sys = sys;
+        this.fd = fd;
         this.size = size;
     }
 
     @Override
     public int fd() {
-        return fd.fd();
+        return fd;
     }
 
     @Override
@@ -27,19 +34,25 @@ final class LinuxDmaBuf implements DmaBuf {
 
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) return;
         try {
-            fd.closeOnce();
+            sys.close(fd);
         } catch (PosixException e) {
             // EBADF would mean someone else closed our fd: a bug worth seeing, but close() must not throw
-            System.getLogger(LinuxDmaBuf.class.getName()).log(System.Logger.Level.WARNING, "close dma-buf fd " + fd.fd(), e);
+            System.getLogger(LinuxDmaBuf.class.getName()).log(System.Logger.Level.WARNING, "close dma-buf fd " + fd, e);
         }
     }
 
-    /** The caller guarantees this reference is not closed concurrently (the device holds it until release). */
+    /**
+     * A close-on-exec duplicate the caller owns, or -1 when this buffer is closed. No free fd (EMFILE, ENFILE) is
+     * an exception, never -1. The caller guarantees this reference is not closed concurrently (the device holds it
+     * until release).
+     */
     @Override
     public int dup() throws KernelException {
+        if (closed.get()) return -1;
         try {
-            return fd.dup();
+            return sys.dup(fd);
         } catch (PosixException e) {
             throw new KernelException("dup", e.errno(), "no fd to duplicate the dma-buf into");
         }
@@ -47,11 +60,11 @@ final class LinuxDmaBuf implements DmaBuf {
 
     @Override
     public boolean isClosed() {
-        return fd.isClosed();
+        return closed.get();
     }
 
     @Override
     public String toString() {
-        return "dma-buf fd " + fd.fd() + " (" + size + " bytes)" + (fd.isClosed() ? " closed" : "");
+        return "dma-buf fd " + fd + " (" + size + " bytes)" + (closed.get() ? " closed" : "");
     }
 }

@@ -20,6 +20,7 @@ import java.util.Map;
 public final class LinuxKernel implements VfioKernel {
     public static final String NATIVE_ACCESS_FLAG = "--enable-native-access=ALL-UNNAMED";
 
+    private final VfioSyscalls sys;
     private final Path devVfio;
     private final Path devIommu;
     private final Sysfs sysfs;
@@ -59,12 +60,18 @@ public final class LinuxKernel implements VfioKernel {
     }
 
     LinuxKernel(Path dev, Path sysBusPci, List<String> deviceIds) {
+        this(FfmVfioSyscalls.INSTANCE, dev, sysBusPci, deviceIds);
+    }
+
+    /** With the syscalls given: the real ones, or a model of /dev/vfio and /dev/iommu in the unit tests. */
+    LinuxKernel(VfioSyscalls sys, Path dev, Path sysBusPci, List<String> deviceIds) {
+        this.sys = sys;
         this.devVfio = dev.resolve("vfio");
         this.devIommu = dev.resolve("iommu");
         this.sysfs = new Sysfs(sysBusPci);
         this.configured = deviceIds == null ? null : List.copyOf(deviceIds);
-        this.groupPath = new GroupContainerPath(devVfio, sysfs);
-        this.cdevPath = new IommufdCdevPath(devVfio.resolve("devices"), devIommu, sysfs);
+        this.groupPath = new GroupContainerPath(sys, devVfio, sysfs);
+        this.cdevPath = new IommufdCdevPath(sys, devVfio.resolve("devices"), devIommu, sysfs);
     }
 
     @Override
@@ -111,6 +118,11 @@ public final class LinuxKernel implements VfioKernel {
         return Files.exists(devIommu) && Files.isDirectory(devVfio.resolve("devices"));
     }
 
+    /** The IOMMU groups the group path holds open now (for tests). */
+    java.util.Set<String> openGroups() {
+        return groupPath.openGroups();
+    }
+
     @Override
     public List<String> deviceIds() {
         return configured != null ? configured : sysfs.vfioPciDevices();
@@ -127,7 +139,8 @@ public final class LinuxKernel implements VfioKernel {
         if (!driver.contains("vfio")) {
             throw new KernelException(Ops.OPEN, Errno.ENODEV, deviceId + " is bound to " + driver + ", not vfio-pci");
         }
+        long[] bars = sysfs.resourceStarts(deviceId);
         OpenedDevice d = useCdev() && sysfs.vfioCdev(deviceId).isPresent() ? cdevPath.open(deviceId) : groupPath.open(deviceId);
-        return new LinuxVfioDevice(deviceId, d);
+        return new LinuxVfioDevice(sys, deviceId, d, bars);
     }
 }

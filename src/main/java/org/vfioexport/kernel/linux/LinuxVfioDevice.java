@@ -29,15 +29,20 @@ final class LinuxVfioDevice implements VfioDevice {
     static final int PCI_BASE_ADDRESS_SPACE_IO = PciRegs.PCI_BASE_ADDRESS_SPACE_IO,
             PCI_BASE_ADDRESS_MEM_PREFETCH = PciRegs.PCI_BASE_ADDRESS_MEM_PREFETCH;
 
+    private final VfioSyscalls sys;
     private final String id;
     private final OpenedDevice opened;
+    private final long[] resourceStarts;
     private final ReadWriteLock lock = new ReentrantReadWriteLock();
     private boolean closed;
     private volatile long configOffset = -1;
 
-    LinuxVfioDevice(String id, OpenedDevice opened) {
+    /** @param resourceStarts sysfs {@code resource} starts of BAR0..BAR5 and the ROM ({@link Sysfs#resourceStarts}) */
+    LinuxVfioDevice(VfioSyscalls sys, String id, OpenedDevice opened, long[] resourceStarts) {
+        this.sys = sys;
         this.id = id;
         this.opened = opened;
+        this.resourceStarts = resourceStarts.clone();
     }
 
     @Override
@@ -70,7 +75,7 @@ final class LinuxVfioDevice implements VfioDevice {
     @Override
     public DeviceInfo info() throws KernelException {
         return call(Ops.GET_INFO, fd -> {
-            VfioIoctls.DeviceInfoReply r = VfioIoctls.deviceInfo(fd);
+            VfioIoctls.DeviceInfoReply r = sys.deviceInfo(fd);
             return new DeviceInfo(r.flags(), r.numRegions(), r.numIrqs());
         });
     }
@@ -79,12 +84,12 @@ final class LinuxVfioDevice implements VfioDevice {
     public Region region(int index) throws KernelException {
         VfioIoctls.RegionInfoReply r;
         try {
-            r = call(Ops.GET_REGION_INFO, fd -> VfioIoctls.regionInfo(fd, index));
+            r = call(Ops.GET_REGION_INFO, fd -> sys.regionInfo(fd, index));
         } catch (KernelException e) {
             // vfio-pci counts the VGA region in num_regions but answers EINVAL for it on a device without VGA
             // (seen on 7.2): report it as the absent region it is, so that listing all regions works
             if (index != Region.VGA || e.errno() != Errno.EINVAL.value) throw e;
-            return new Region(index, Region.standardName(index), 0, 0, 0, RegionKind.ABSENT, false);
+            return new Region(index, Region.standardName(index), 0, 0, 0, RegionKind.ABSENT, false, 0);
         }
         RegionKind kind;
         boolean prefetchable = false;
@@ -103,7 +108,8 @@ final class LinuxVfioDevice implements VfioDevice {
                 default -> RegionKind.MMIO; // device-specific regions
             };
         }
-        return new Region(index, Region.standardName(index), r.size(), r.flags(), r.offset(), kind, prefetchable);
+        long address = r.size() != 0 && index < resourceStarts.length ? resourceStarts[index] : 0;
+        return new Region(index, Region.standardName(index), r.size(), r.flags(), r.offset(), kind, prefetchable, address);
     }
 
     @Override
@@ -114,11 +120,11 @@ final class LinuxVfioDevice implements VfioDevice {
             offsets[i] = ranges.get(i).offset();
             lengths[i] = ranges.get(i).length();
         }
-        int rc = call(Ops.FEATURE_DMA_BUF, fd -> VfioIoctls.featureDmaBuf(fd, q.argsz(), q.featureFlags(),
+        int rc = call(Ops.FEATURE_DMA_BUF, fd -> sys.featureDmaBuf(fd, q.argsz(), q.featureFlags(),
                 q.regionIndex(), q.openFlags(), q.flags(), q.nrRanges(), offsets, lengths));
         if (q.isProbe()) return null;
         // a GET answered with a new fd; its size is the sum of the lengths the kernel accepted
-        return new LinuxDmaBuf(rc, q.size());
+        return new LinuxDmaBuf(sys, rc, q.size());
     }
 
     /**
@@ -156,7 +162,7 @@ final class LinuxVfioDevice implements VfioDevice {
     @Override
     public void reset() throws KernelException {
         call(Ops.RESET, fd -> {
-            VfioIoctls.reset(fd);
+            sys.reset(fd);
             return null;
         });
     }
@@ -166,10 +172,10 @@ final class LinuxVfioDevice implements VfioDevice {
         // read-modify-write: the other COMMAND bits (I/O, bus master, INTx disable) stay as they are
         call(Ops.SET_MEMORY, fd -> {
             long at = configOffset(fd) + PCI_COMMAND;
-            byte[] cmd = VfioIoctls.pread(fd, at, 2);
+            byte[] cmd = sys.pread(fd, at, 2);
             int v = (cmd[0] & 0xff) | (cmd[1] & 0xff) << 8;
             v = enabled ? v | PCI_COMMAND_MEMORY : v & ~PCI_COMMAND_MEMORY;
-            VfioIoctls.pwrite(fd, at, new byte[] {(byte) v, (byte) (v >>> 8)});
+            sys.pwrite(fd, at, new byte[] {(byte) v, (byte) (v >>> 8)});
             return null;
         });
     }
@@ -177,14 +183,14 @@ final class LinuxVfioDevice implements VfioDevice {
     @Override
     public boolean memoryEnabled() throws KernelException {
         return call(Ops.SET_MEMORY, fd -> {
-            byte[] cmd = VfioIoctls.pread(fd, configOffset(fd) + PCI_COMMAND, 2);
+            byte[] cmd = sys.pread(fd, configOffset(fd) + PCI_COMMAND, 2);
             return (cmd[0] & PCI_COMMAND_MEMORY) != 0;
         });
     }
 
     private int configDword(int where) throws KernelException {
         return call(Ops.GET_REGION_INFO, fd -> {
-            byte[] b = VfioIoctls.pread(fd, configOffset(fd) + where, 4);
+            byte[] b = sys.pread(fd, configOffset(fd) + where, 4);
             return (b[0] & 0xff) | (b[1] & 0xff) << 8 | (b[2] & 0xff) << 16 | (b[3] & 0xff) << 24;
         });
     }
@@ -193,7 +199,7 @@ final class LinuxVfioDevice implements VfioDevice {
     private long configOffset(int fd) throws PosixException {
         long o = configOffset;
         if (o < 0) {
-            o = VfioIoctls.regionInfo(fd, Region.CONFIG).offset();
+            o = sys.regionInfo(fd, Region.CONFIG).offset();
             configOffset = o;
         }
         return o;
@@ -205,7 +211,7 @@ final class LinuxVfioDevice implements VfioDevice {
         try {
             if (closed) return;
             closed = true;
-            GroupContainerPath.closeQuietly(opened.fd());
+            sys.closeQuietly(opened.fd());
             opened.afterClose().run();
         } finally {
             lock.writeLock().unlock();

@@ -1,6 +1,7 @@
 package org.vfioexport.kernel.linux;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -56,6 +57,34 @@ final class Sysfs {
         } catch (IOException e) {
             return Optional.empty();
         }
+    }
+
+    /** Lines of {@code resource} read: BAR0..BAR5 and the ROM (resource 6). */
+    static final int RESOURCES = 7;
+
+    /**
+     * The start of each of BAR0..BAR5 and the ROM as sysfs {@code resource} prints them ({@code pci_resource_start},
+     * three hex columns start, end, flags per resource); 0 for an unassigned resource or when the file cannot be
+     * read or parsed (a device without sysfs, a test tree without the file).
+     */
+    long[] resourceStarts(String id) {
+        long[] out = new long[RESOURCES];
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(pciDevices.resolve(id).resolve("resource"));
+        } catch (IOException | UncheckedIOException e) {
+            return out;
+        }
+        for (int i = 0; i < RESOURCES && i < lines.size(); i++) {
+            String[] cols = lines.get(i).trim().split("\\s+");
+            if (cols.length < 1 || !cols[0].startsWith("0x")) continue;
+            try {
+                out[i] = Long.parseUnsignedLong(cols[0].substring(2), 16);
+            } catch (NumberFormatException e) {
+                out[i] = 0;
+            }
+        }
+        return out;
     }
 
     private static Optional<String> linkName(Path link) {

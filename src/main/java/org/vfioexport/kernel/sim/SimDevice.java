@@ -40,7 +40,6 @@ public final class SimDevice implements VfioDevice {
 
     private final SimKernel kernel;
     private final SimDeviceSpec spec;
-    private final long[] barStart = new long[6];
     private final ReentrantReadWriteLock memoryLock = new ReentrantReadWriteLock();
     private final List<SimDmaBuf> dmabufs = new ArrayList<>();   // guarded by memoryLock
     private final ArrayDeque<MoveTrace> traces = new ArrayDeque<>();
@@ -50,14 +49,10 @@ public final class SimDevice implements VfioDevice {
     private static final Consumer<SimDmaBuf> NO_HOOK = b -> {};
     private volatile Consumer<SimDmaBuf> afterGetFileActive = NO_HOOK;
 
-    SimDevice(SimKernel kernel, SimDeviceSpec spec, int ordinal, boolean memoryEnabled) {
+    SimDevice(SimKernel kernel, SimDeviceSpec spec, boolean memoryEnabled) {
         this.kernel = kernel;
         this.spec = spec;
         this.commandMemory = memoryEnabled;
-        for (int i = 0; i < 6; i++) {
-            // distinct, size-aligned bus addresses: 64-bit window, one 4 GiB slot per BAR
-            barStart[i] = 0x0000_0080_0000_0000L + ((long) ordinal << 36) + ((long) i << 32);
-        }
     }
 
     @Override
@@ -90,18 +85,18 @@ public final class SimDevice implements VfioDevice {
         String name = Region.standardName(index);
         if (index <= Region.BAR5) {
             SimRegionSpec r = spec.bar(index);
-            if (r == null) return new Region(index, name, 0, 0, offset, RegionKind.ABSENT, false);
+            if (r == null) return new Region(index, name, 0, 0, offset, RegionKind.ABSENT, false, 0);
             int flags = Region.FLAG_READ | Region.FLAG_WRITE;
             if (r.kind() == RegionKind.MMIO && r.size() >= PAGE) flags |= Region.FLAG_MMAP;
-            return new Region(index, name, r.size(), flags, offset, r.kind(), r.prefetchable());
+            return new Region(index, name, r.size(), flags, offset, r.kind(), r.prefetchable(), r.address());
         }
         if (index == Region.CONFIG) {
             return new Region(index, name, PCI_CONFIG_SIZE, Region.FLAG_READ | Region.FLAG_WRITE, offset,
-                    RegionKind.CONFIG, false);
+                    RegionKind.CONFIG, false, 0);
         }
         // no option ROM and no VGA on the simulated functions: Linux reports a size-0 ROM and answers EINVAL for
         // the VGA region, which the SPI reports as absent (as the Linux backend does)
-        return new Region(index, name, 0, 0, offset, RegionKind.ABSENT, false);
+        return new Region(index, name, 0, 0, offset, RegionKind.ABSENT, false, 0);
     }
 
     /** vfio_ioctl_device_feature + vfio_pci_core_feature_dma_buf, checks in kernel order (§2). */
@@ -153,7 +148,9 @@ public final class SimDevice implements VfioDevice {
         if (region.kind() != RegionKind.MMIO || region.size() < PAGE) {                 // 17
             throw einval(op, "BAR" + bar + " has no P2P provider (" + (region.kind() == RegionKind.IO ? "I/O port" : "smaller than a page") + ")");
         }
-        long start = barStart[bar];
+        // vfio_pci_core_fill_phys_vec: pci_resource_start + offset, then + length, with check_add_overflow (u64
+        // phys_addr_t): a wrap is EOVERFLOW; an end past start + pci_resource_len is EINVAL
+        long start = region.address();
         for (DmaRange r : ranges) {                                                     // 18, 19
             long a = start + r.offset();
             if (Long.compareUnsigned(a, start) < 0) throw new KernelException(op, Errno.EOVERFLOW, "BAR start + offset");

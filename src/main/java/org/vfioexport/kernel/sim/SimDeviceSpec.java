@@ -39,6 +39,11 @@ public record SimDeviceSpec(String id, String name, boolean resetMethod, boolean
         return new SimDeviceSpec(id, name, resetMethod, dmabufSupported, variantDriver, regions, millis);
     }
 
+    /** The same device with these regions (the placement gives each BAR its address). */
+    public SimDeviceSpec withRegions(List<SimRegionSpec> r) {
+        return new SimDeviceSpec(id, name, resetMethod, dmabufSupported, variantDriver, r, resetMillis);
+    }
+
     public SimRegionSpec bar(int index) {
         for (SimRegionSpec r : regions) if (r.index() == index) return r;
         return null;
@@ -65,7 +70,16 @@ public record SimDeviceSpec(String id, String name, boolean resetMethod, boolean
             if (size <= 0 || Long.bitCount(size) != 1) {
                 throw new IllegalArgumentException(id + ": BAR" + index + " size must be a power of two, got " + size);
             }
-            regions.add(new SimRegionSpec(index, kind, size, Boolean.TRUE.equals(r.get("prefetchable"))));
+            long address = SimRegionSpec.UNPLACED;
+            if (r.get("address") != null) {
+                if (!(r.get("address") instanceof Number a) || a instanceof Double || a instanceof Float || a.longValue() < 0
+                        || a instanceof java.math.BigInteger) {
+                    throw new IllegalArgumentException(id + ": BAR" + index + " address must be a whole number from 0 to"
+                            + " 2^63-1, got " + r.get("address"));
+                }
+                address = a.longValue();
+            }
+            regions.add(new SimRegionSpec(index, kind, size, Boolean.TRUE.equals(r.get("prefetchable")), address));
         }
         boolean reset = Boolean.TRUE.equals(m.get("reset"));
         long resetMillis = reset ? FLR_MILLIS : 0;

@@ -29,8 +29,11 @@ public final class SimKernel implements VfioKernel {
 
     public SimKernel(List<SimDeviceSpec> devices, SimSemantics semantics, boolean memoryEnabledAtOpen) {
         for (SimDeviceSpec d : devices) {
-            if (specs.put(d.id(), d) != null) throw new IllegalArgumentException("device " + d.id() + " listed twice");
+            if (specs.containsKey(d.id())) throw new IllegalArgumentException("device " + d.id() + " listed twice");
+            specs.put(d.id(), d);
         }
+        // BARs without a configured address get one as firmware assigns them
+        for (SimDeviceSpec d : BarPlacement.place(List.copyOf(specs.values()))) specs.put(d.id(), d);
         this.semantics = semantics;
         this.memoryEnabledAtOpen = memoryEnabledAtOpen;
     }
@@ -108,8 +111,7 @@ public final class SimKernel implements VfioKernel {
             if (e.errno() == Errno.EAGAIN.value) throw e;
             // any other failure only marks reset as unsupported in the kernel; the model keeps its configured method
         }
-        int ordinal = new ArrayList<>(specs.keySet()).indexOf(deviceId);
-        SimDevice d = new SimDevice(this, spec, ordinal, memoryEnabledAtOpen);
+        SimDevice d = new SimDevice(this, spec, memoryEnabledAtOpen);
         open.put(deviceId, d);
         return d;
     }

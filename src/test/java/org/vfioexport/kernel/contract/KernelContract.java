@@ -211,6 +211,63 @@ public abstract class KernelContract {
         assertRefused(row);
     }
 
+    // ---- near 2^64: the answer depends on where the BAR sits ---------------------------------------------
+
+    /** One page at offset 2^64 - 2^k on one memory BAR. */
+    public record NearTop(String device, int bar, int k) {
+        long offset() {
+            return -(1L << k);
+        }
+
+        @Override
+        public String toString() {
+            return device + " BAR" + bar + ": one page at 2^64 - 2^" + k;
+        }
+    }
+
+    /** k = 32..39 on every memory BAR of every lab device (the sub-page ones included). */
+    List<NearTop> nearTopCases() {
+        List<NearTop> out = new ArrayList<>();
+        for (String id : roles().all()) {
+            for (LabDevices.Bar b : lab.get(id).bars().values()) {
+                if (b.kind() != RegionKind.MMIO) continue;
+                for (int k = 32; k <= 39; k++) out.add(new NearTop(id, b.index(), k));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * What vfio_pci_core_fill_phys_vec answers for {@code [offset, offset + length)} of a BAR at {@code start} of
+     * {@code size} bytes: pci_resource_start + offset, then + length, each with check_add_overflow on the u64
+     * phys_addr_t (a wrap is EOVERFLOW), then the end against start + size (past it is EINVAL). A memory BAR
+     * smaller than a page has no P2P provider: EINVAL before any of it.
+     */
+    static Errno expectedRangeErrno(long start, long size, long offset, long length) {
+        if (size < P) return Errno.EINVAL;
+        long a = start + offset;
+        if (Long.compareUnsigned(a, start) < 0) return Errno.EOVERFLOW;
+        long end = a + length;
+        if (Long.compareUnsigned(end, a) < 0) return Errno.EOVERFLOW;
+        return Long.compareUnsigned(end, start + size) > 0 ? Errno.EINVAL : null;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("nearTopCases")
+    void aPageNearTheTopOfTheAddressSpaceDependsOnTheBarAddress(NearTop c) throws KernelException {
+        try (VfioDevice d = kernel.open(c.device())) {
+            Region bar = d.region(c.bar());
+            // the errno follows from the address the device itself reports, whatever the placement
+            Errno want = expectedRangeErrno(bar.address(), bar.size(), c.offset(), P);
+            assertNotNull(want, c + " would be inside the BAR at 0x" + Long.toHexString(bar.address()));
+            KernelException e = assertThrows(KernelException.class, () -> {
+                DmaBuf b = d.featureDmaBuf(get(c.bar(), r(c.offset(), P)));
+                if (b != null) b.close();
+            }, c + ": accepted");
+            assertEquals(want.name(), e.errnoName(), c + " with the BAR at 0x" + Long.toHexString(bar.address()));
+        }
+    }
+
     // ---- accepted requests and sizes ---------------------------------------------------------------------
 
     @Test
@@ -367,6 +424,8 @@ public abstract class KernelContract {
 
     @Test
     void deviceInfoAndBarsMatchTheLab() throws KernelException {
+        // every mismatch of every device at once: a moved BAR shows the whole new layout in one run
+        List<org.junit.jupiter.api.function.Executable> checks = new ArrayList<>();
         for (String id : roles().all()) {
             LabDevices.Device want = lab.get(id);
             try (VfioDevice d = kernel.open(id)) {
@@ -377,17 +436,20 @@ public abstract class KernelContract {
                 for (int i = Region.BAR0; i <= Region.BAR5; i++) {
                     Region got = d.region(i);
                     LabDevices.Bar bar = want.bar(i);
-                    assertAll(id + " BAR" + i,
-                            () -> assertEquals(bar.index(), got.index()),
-                            () -> assertEquals(bar.size(), got.size(), "size"),
-                            () -> assertEquals(bar.kind(), got.kind(), "kind"),
-                            () -> assertEquals(bar.prefetchable(), got.prefetchable(), "prefetchable"));
+                    String what = id + " BAR" + i + " ";
+                    checks.add(() -> assertEquals(bar.index(), got.index(), what + "index"));
+                    checks.add(() -> assertEquals(bar.size(), got.size(), what + "size"));
+                    checks.add(() -> assertEquals(bar.kind(), got.kind(), what + "kind"));
+                    checks.add(() -> assertEquals(bar.prefetchable(), got.prefetchable(), what + "prefetchable"));
+                    checks.add(() -> assertEquals("0x" + Long.toHexString(bar.address()),
+                            "0x" + Long.toHexString(got.address()), what + "address"));
                 }
                 Region config = d.region(Region.CONFIG);
                 assertEquals(RegionKind.CONFIG, config.kind(), id + " region 7");
                 assertTrue(config.size() >= 256, id + " config size " + config.size());
             }
         }
+        assertAll("the lab's BARs", checks);
     }
 
     @Test

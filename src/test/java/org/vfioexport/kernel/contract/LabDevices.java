@@ -13,15 +13,16 @@ import java.util.TreeMap;
 
 /**
  * {@code conf/vmlab-devices.json}: the four emulated devices of the VM lab, as the simulated kernel is configured
- * and as the real kernel must report them. The contract takes its expected BAR sizes and kinds from here.
+ * and as the real kernel must report them. The contract takes its expected BAR sizes, kinds and addresses from here.
  */
 record LabDevices(Map<String, Device> byId) {
-    record Bar(int index, RegionKind kind, long size, boolean prefetchable) {}
+    /** @param address the BAR's bus address as the lab guest's sysfs {@code resource} shows it */
+    record Bar(int index, RegionKind kind, long size, boolean prefetchable, long address) {}
 
     record Device(String id, String name, boolean reset, Map<Integer, Bar> bars) {
         /** BAR {@code index}, or an absent one (size 0) when the file does not list it. */
         Bar bar(int index) {
-            return bars.getOrDefault(index, new Bar(index, RegionKind.ABSENT, 0, false));
+            return bars.getOrDefault(index, new Bar(index, RegionKind.ABSENT, 0, false, 0));
         }
     }
 
@@ -42,7 +43,7 @@ record LabDevices(Map<String, Device> byId) {
                         default -> throw new IllegalArgumentException("kind " + r.get("kind"));
                     };
                     bars.put(r.get("index").asInt(), new Bar(r.get("index").asInt(), kind, r.get("size").asLong(),
-                            r.path("prefetchable").asBoolean(false)));
+                            r.path("prefetchable").asBoolean(false), r.path("address").asLong(0)));
                 }
                 String id = d.get("id").asText();
                 out.put(id, new Device(id, d.get("name").asText(), d.get("reset").asBoolean(), bars));

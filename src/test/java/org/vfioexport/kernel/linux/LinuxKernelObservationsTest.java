@@ -37,6 +37,18 @@ class LinuxKernelObservationsTest {
             }
             assertTrue(((LinuxVfioDevice) d).dmaBufUnsupportedReason() == null);
         }
+        // where every lab BAR sits (sysfs resource), for conf/vmlab-devices.json
+        for (String id : kernel.deviceIds()) {
+            try (VfioDevice d = kernel.open(id)) {
+                for (int i = Region.BAR0; i <= Region.BAR5; i++) {
+                    Region r = d.region(i);
+                    if (r.size() != 0) {
+                        report.publishEntry(id + " BAR" + i, r.kind().wire + " size 0x" + Long.toHexString(r.size())
+                                + " at 0x" + Long.toHexString(r.address()));
+                    }
+                }
+            }
+        }
     }
 
     @Test
