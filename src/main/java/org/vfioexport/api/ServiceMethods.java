@@ -8,6 +8,8 @@ import org.vfioexport.device.DeviceSnapshot;
 import org.vfioexport.device.Export;
 import org.vfioexport.device.ExportRequest;
 import org.vfioexport.events.Cause;
+import org.vfioexport.events.EventHub;
+import org.vfioexport.events.Scope;
 import org.vfioexport.events.Subscription;
 import org.vfioexport.kernel.DmaRange;
 import org.vfioexport.kernel.Importer;
@@ -191,7 +193,7 @@ public final class ServiceMethods {
     }
 
     private static Future<Reply> eventsSubscribe(Session s, Params p) {
-        p.only("devices", "since");
+        p.only("devices", "since", "scope", "export_ids");
         List<String> visible = s.visibleDevices();
         Set<String> devices = new LinkedHashSet<>(p.has("devices") ? p.stringList("devices") : visible);
         for (String d : devices) if (!visible.contains(d)) throw RpcException.noSuchDevice(d);
@@ -202,9 +204,16 @@ public final class ServiceMethods {
                 if (e.getValue() < 0) e.setValue(Long.MAX_VALUE); // a u64 beyond any seq: nothing to replay
             }
         }
+        Scope scope = SubscribeScope.of(s, p);
         s.reserveSubscription();
-        Subscription sub = s.service().hub().subscribe(Set.copyOf(devices), since, s.service().policy().subscriberQueue(),
-                s.context(), new SubscriberSink(s));
+        Subscription sub;
+        try {
+            sub = s.service().hub().subscribe(Set.copyOf(devices), scope, since, s.service().policy().subscriberQueue(),
+                    s.context(), new SubscriberSink(s));
+        } catch (EventHub.UnknownExports e) {
+            s.account().giveBackSubscription();
+            throw SubscribeScope.unknown(e);
+        }
         s.addSubscription(sub);
         JsonObject heads = new JsonObject();
         s.service().hub().heads(devices).forEach(heads::put);

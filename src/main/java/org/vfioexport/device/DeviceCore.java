@@ -140,7 +140,7 @@ final class DeviceCore {
                 log.head() + 1, buf, s, finalReleases);
         exports.put(exportId, e);
         exportCount = exports.size();
-        log.append(EventType.EXPORT_CREATED, exportId, Cause.CLIENT, s.wire);
+        log.append(EventType.EXPORT_CREATED, exportId, e.owner(), Cause.CLIENT, s.wire);
         return e;
     }
 
