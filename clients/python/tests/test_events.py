@@ -2,7 +2,7 @@
 import itertools
 from typing import List
 
-from vfio_export import NO_SUCH_DEVICE, Client, Event, RpcError, Subscription
+from vfio_export import INVALID_PARAMS, NO_SUCH_DEVICE, NO_SUCH_EXPORT, Client, Event, RpcError, Subscription
 
 from .daemon import GPU, NVME, Daemon
 from .support import NoLeaksTestCase, fd_size
@@ -148,6 +148,38 @@ class EventsTest(NoLeaksTestCase):
         sub.close()
         c.reset(NVME)
         self.assertIsNone(sub.next(timeout=0), "no event after unsubscribing")
+
+    def test_an_own_scope_sees_its_exports_and_the_device_states_only(self) -> None:
+        mine, other = self.connect(), self.connect()
+        sub = mine.subscribe([NVME], scope="own")
+        with mine.export(NVME, 2, 0, 4 * KiB) as a, other.export(NVME, 2, 0, 4 * KiB) as b:
+            mine.reset(NVME)
+            got = [sub.next(timeout=0) for _ in range(5)]   # all before the reset's answer (guarantee 4)
+            self.assertEqual([("export.created", a.export_id), ("device.state", None), ("export.revoked", a.export_id),
+                              ("export.restored", a.export_id), ("device.state", None)],
+                             [(x.type, x.export_id) if x else None for x in got])
+            seqs = [x.seq for x in got if x]
+            self.assertEqual(sorted(seqs), seqs)
+            self.assertTrue(seqs[-1] - seqs[0] > 4, "the other connection's events are skipped: %s" % seqs)
+            self.assertNotIn(b.export_id, [x.export_id for x in got if x])
+            other.release(b)
+            mine.release(a)
+
+    def test_a_list_scope_sees_the_listed_exports_and_refuses_unknown_ones(self) -> None:
+        c, owner = self.connect(), self.connect()
+        with owner.export(NVME, 2, 0, 4 * KiB) as a, owner.export(NVME, 2, 0, 4 * KiB) as b:
+            with self.assertRaises(RpcError) as err:
+                c.subscribe([NVME], export_ids=[a.export_id, "0000:01:00.0/999999"])
+            self.assertEqual((NO_SUCH_EXPORT, "0000:01:00.0/999999"), (err.exception.code, err.exception.data["export_id"]))
+            with self.assertRaises(RpcError) as err:
+                c.subscribe([NVME], scope="mine")
+            self.assertEqual((INVALID_PARAMS, "scope"), (err.exception.code, err.exception.data["field"]))
+            sub = c.subscribe([NVME], export_ids=[a.export_id])
+            owner.release(b)
+            owner.release(a)
+            released = sub.next(timeout=WAIT)
+            self.assertEqual(("export.released", a.export_id), (released.type, released.export_id) if released else None)
+            self.assertIsNone(sub.next(timeout=0), "b is not listed")
 
 
 class EndOfStreamTest(NoLeaksTestCase):

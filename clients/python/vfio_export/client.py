@@ -263,14 +263,27 @@ class Client:
     # ---- events -----------------------------------------------------------------------------------------------
 
     def subscribe(self, devices: Optional[Iterable[str]] = None,
-                  since: Optional[Mapping[str, int]] = None) -> "Subscription":
+                  since: Optional[Mapping[str, int]] = None,
+                  scope: Optional[str] = None,
+                  export_ids: Optional[Iterable[str]] = None) -> "Subscription":
         """``events.subscribe`` to ``devices`` (None: every device this client sees), replaying what followed
-        ``since`` (``{device: last seq already seen}``, e.g. an earlier subscription's ``positions``)."""
+        ``since`` (``{device: last seq already seen}``, e.g. an earlier subscription's ``positions``).
+
+        ``scope`` picks the export events: ``"all"`` (the server's default), ``"own"`` (the exports this
+        connection created) or ``"exports"`` (those in ``export_ids``; passing ``export_ids`` alone implies it).
+        Device events come in every scope. A scoped subscription's seqs skip the other exports' events; only an
+        ``events.lost`` means a loss, and ``positions`` resumes the same view with the same scope."""
         params: Dict[str, Any] = {}
         if devices is not None:
             params["devices"] = list(devices)
         if since is not None:
             params["since"] = dict(since)
+        if export_ids is not None and scope is None:
+            scope = "exports"
+        if scope is not None:
+            params["scope"] = scope
+        if export_ids is not None:
+            params["export_ids"] = list(export_ids)
         result = self.call("events.subscribe", params)
         return Subscription(self, result["subscription"], result["heads"], since)
 

@@ -9,6 +9,8 @@ import org.vfioexport.device.Export;
 import org.vfioexport.device.ExportRequest;
 import org.vfioexport.device.HandshakeOutcome;
 import org.vfioexport.events.Cause;
+import org.vfioexport.events.EventHub;
+import org.vfioexport.events.Scope;
 import org.vfioexport.events.Subscription;
 import org.vfioexport.kernel.DmaBufRequest;
 import org.vfioexport.kernel.DmaRange;
@@ -251,9 +253,14 @@ public final class ServiceMethods {
     private static Future<Reply> eventsSubscribe(Session s, Params p) {
         if (p.has("fleet") && p.bool("fleet")) { // every node's events (cluster mode)
             if (s.service().fleet() == null) throw RpcException.invalidParams("fleet", "cluster mode is off on this daemon");
+            // a scope filters by this daemon's connections and exports; the fleet stream has no such owner
+            if (p.has("scope") || p.has("export_ids")) {
+                throw RpcException.invalidParams(p.has("scope") ? "scope" : "export_ids",
+                        "a fleet subscription takes no scope: it streams every event of every node");
+            }
             return s.service().fleet().subscribe(s, p);
         }
-        p.only("devices", "since", "fleet");
+        p.only("devices", "since", "fleet", "scope", "export_ids");
         List<String> visible = s.visibleDevices();
         Set<String> devices = new LinkedHashSet<>(p.has("devices") ? p.stringList("devices") : visible);
         for (String d : devices) if (!visible.contains(d)) throw RpcException.noSuchDevice(d);
@@ -264,9 +271,16 @@ public final class ServiceMethods {
                 if (e.getValue() < 0) e.setValue(Long.MAX_VALUE); // a u64 beyond any seq: nothing to replay
             }
         }
+        Scope scope = SubscribeScope.of(s, p);
         s.reserveSubscription();
-        Subscription sub = s.service().hub().subscribe(Set.copyOf(devices), since, s.service().policy().subscriberQueue(),
-                s.context(), new SubscriberSink(s));
+        Subscription sub;
+        try {
+            sub = s.service().hub().subscribe(Set.copyOf(devices), scope, since, s.service().policy().subscriberQueue(),
+                    s.context(), new SubscriberSink(s));
+        } catch (EventHub.UnknownExports e) {
+            s.account().giveBackSubscription();
+            throw SubscribeScope.unknown(e);
+        }
         s.addSubscription(sub);
         JsonObject heads = new JsonObject();
         s.service().hub().heads(devices).forEach(heads::put);

@@ -206,7 +206,7 @@ final class DeviceCore {
                 log.head() + 1, buf, s, finalReleases);
         exports.put(exportId, e);
         exportCount = exports.size();
-        log.append(EventType.EXPORT_CREATED, exportId, Cause.CLIENT, s.wire);
+        log.append(EventType.EXPORT_CREATED, exportId, e.owner(), Cause.CLIENT, s.wire, null);
         return e;
     }
 
@@ -296,7 +296,7 @@ final class DeviceCore {
                 List<Watcher> ws = watches.of(e.id());
                 if (ws.isEmpty()) continue;
                 if (h == null) h = new Handshake(deadlineMs);
-                Event ev = log.append(EventType.EXPORT_REVOKING, e.id(), cause, null, Event.Handshake.revoking(deadlineMs));
+                Event ev = log.append(EventType.EXPORT_REVOKING, e.id(), e.owner(), cause, null, Event.Handshake.revoking(deadlineMs));
                 for (Watcher w : ws) {
                     h.await(e.id(), w);
                     w.revoking(id(), e.id(), ev.seq(), deadlineMs);

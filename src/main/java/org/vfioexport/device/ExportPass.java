@@ -52,7 +52,7 @@ final class ExportPass {
                 probe.accept(e);
                 if (e.state() == from) {
                     e.state(to);
-                    log.append(type, e.id(), cause, null, fields.apply(e));
+                    log.append(type, e.id(), e.owner(), cause, null, fields.apply(e));
                     n++;
                 }
             } finally {
@@ -79,6 +79,6 @@ final class ExportPass {
     /** Stamps the export's {@code export.released}, with its release's cause; the device calls it once. */
     static void stampReleased(Export e, DeviceEventLog log) {
         e.state(ExportState.RELEASED);
-        log.append(EventType.EXPORT_RELEASED, e.id(), e.releaseCause(), null);
+        log.append(EventType.EXPORT_RELEASED, e.id(), e.owner(), e.releaseCause(), null, null);
     }
 }

@@ -9,7 +9,8 @@ import java.util.Objects;
 /**
  * One event of one device. {@code seq} is per device, from 1, gap-free. {@code state} is set on
  * {@code export.created} (live/revoked) and {@code device.state} (the new device state); {@code fromSeq}/{@code toSeq}
- * only on {@code events.lost}.
+ * only on {@code events.lost}. {@code owner} is the connection that created the export of an {@code export.*} event
+ * (not on the wire: {@link Scope} filters by it).
  *
  * <p>Immutable. Its wire form is encoded once, on first use, and shared by every subscriber: a reset of a device
  * with 10,000 exports followed by 100 subscribers is 2 million deliveries of 20,000 distinct lines.
@@ -24,6 +25,7 @@ public final class Event {
     private final String state;
     private final long fromSeq;
     private final long toSeq;
+    private final String owner;
     /** The revocation handshake's fields, or null: set on {@code export.revoking} and a watched export's revoke. */
     private final Handshake handshake;
     private volatile byte[] notificationLine;   // racy single-check: every thread computes the same bytes
@@ -45,11 +47,22 @@ public final class Event {
 
     public Event(long seq, String device, EventType type, String exportId, Cause cause, Instant time, String state,
                  long fromSeq, long toSeq) {
-        this(seq, device, type, exportId, cause, time, state, fromSeq, toSeq, null);
+        this(seq, device, type, exportId, null, cause, time, state, fromSeq, toSeq, null);
     }
 
     public Event(long seq, String device, EventType type, String exportId, Cause cause, Instant time, String state,
                  long fromSeq, long toSeq, Handshake handshake) {
+        this(seq, device, type, exportId, null, cause, time, state, fromSeq, toSeq, handshake);
+    }
+
+    public Event(long seq, String device, EventType type, String exportId, String owner, Cause cause, Instant time,
+                 String state, long fromSeq, long toSeq) {
+        this(seq, device, type, exportId, owner, cause, time, state, fromSeq, toSeq, null);
+    }
+
+    public Event(long seq, String device, EventType type, String exportId, String owner, Cause cause, Instant time,
+                 String state, long fromSeq, long toSeq, Handshake handshake) {
+        this.owner = owner;
         this.handshake = handshake;
         this.seq = seq;
         this.device = device;
@@ -80,6 +93,11 @@ public final class Event {
 
     public String exportId() {
         return exportId;
+    }
+
+    /** The connection that created the event's export; null on device events and when unknown (a rebuilt event). */
+    public String owner() {
+        return owner;
     }
 
     public Cause cause() {

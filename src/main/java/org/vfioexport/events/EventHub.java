@@ -2,8 +2,12 @@ package org.vfioexport.events;
 
 import io.vertx.core.Context;
 
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Collections;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -66,28 +70,60 @@ public final class EventHub {
         return logs.computeIfAbsent(device, d -> new DeviceEventLog(d, retention, publisher));
     }
 
-    /**
-     * Subscribes {@code sink} (run on {@code context}) to {@code devices} (null: all devices known now and later
-     * created logs are not added; the service creates every log at start). {@code since} maps a device to the
-     * last seq the subscriber already has: retained events after it are replayed first.
-     *
-     * @return the subscription; its heads are {@link #heads(Collection)} read right after
-     */
+    /** As {@link #subscribe(Set, Scope, Map, int, Context, EventSink)} with every event of the devices in scope. */
     public Subscription subscribe(Set<String> devices, Map<String, Long> since, int capacity, Context context,
                                   EventSink sink) {
+        return subscribe(devices, Scope.ALL, since, capacity, context, sink);
+    }
+
+    /**
+     * Subscribes {@code sink} (run on {@code context}) to the events of {@code devices} in {@code scope} (devices
+     * null: all devices known now; later created logs are not added, the service creates every log at start).
+     * {@code since} maps a device to the last seq the subscriber already has: retained events after it, in scope,
+     * are replayed first.
+     *
+     * @return the subscription; its heads are {@link #heads(Collection)} read right after
+     * @throws UnknownExports if a list scope names an export none of the devices knows (nothing is subscribed then)
+     */
+    public Subscription subscribe(Set<String> devices, Scope scope, Map<String, Long> since, int capacity,
+                                  Context context, EventSink sink) {
         String id = "sub-" + ids.incrementAndGet();
         Subscription[] holder = new Subscription[1];
-        Subscription s = new Subscription(id, devices, capacity, context, sink, () -> {
+        Subscription s = new Subscription(id, devices, scope, capacity, context, sink, () -> {
             if (subscriptions.remove(id) != null) lostByClosed.addAndGet(holder[0].lostCount());
             for (DeviceEventLog l : logs.values()) l.detach(holder[0]);
         });
         holder[0] = s;
         subscriptions.put(id, s);
+        Set<String> known = new HashSet<>();
         for (DeviceEventLog l : logs.values()) {
-            if (s.wants(l.device())) l.attach(s, since == null ? null : since.get(l.device()));
+            if (s.wants(l.device())) known.addAll(l.attach(s, since == null ? null : since.get(l.device())));
         }
-        s.schedule();
+        if (known.size() < scope.exportIds().size()) {
+            // closed before it started: nothing it queued is delivered
+            s.close();
+            List<String> unknown = new ArrayList<>(scope.exportIds());
+            unknown.removeAll(known);
+            Collections.sort(unknown);
+            throw new UnknownExports(unknown);
+        }
+        s.start();
         return s;
+    }
+
+    /** A list scope named exports that none of the subscribed devices has (or had, within the replay). */
+    public static final class UnknownExports extends RuntimeException {
+        private final List<String> exportIds;
+
+        UnknownExports(List<String> exportIds) {
+            super("no such export: " + String.join(", ", exportIds), null, false, false);
+            this.exportIds = List.copyOf(exportIds);
+        }
+
+        /** The unknown ones, sorted. */
+        public List<String> exportIds() {
+            return exportIds;
+        }
     }
 
     public Subscription subscription(String id) {

@@ -21,10 +21,44 @@ import java.util.TreeSet;
  * announced there is revoked (its {@code export.revoked} carrying {@code acked} and {@code timed_out}, at least
  * one watcher counted) or released in that window; and only an announced export's revoke carries them. Used by
  * tests and the load-test suite.
+ *
+ *
+ * <p>A scoped subscription ({@link Scope}) sees a subset of each device's events: every device event and every
+ * event of the exports in its scope, in seq order. Its stream is checked by {@link #scoped()}: the same rules
+ * applied to the exports it sees, with seq strictly increasing instead of gap-free (the skipped numbers are other
+ * exports' events), and an export may first appear after its creation (a list scope names exports that exist).
+ * That the skipped numbers are exactly the out-of-scope events is a property of the view
+ * against the full stream: {@link #view(List, Scope)} computes the expected view.
  */
 public final class EventInvariants {
     private final Map<String, DeviceTrack> devices = new HashMap<>();
     private final List<String> violations = new ArrayList<>();
+    private final boolean scoped;
+
+    /** A checker for a subscription to every event of its devices (the gap-free stream). */
+    public EventInvariants() {
+        this(false);
+    }
+
+    private EventInvariants(boolean scoped) {
+        this.scoped = scoped;
+    }
+
+    /** A checker for a scoped subscription's stream: seq numbers may skip, each rule holds for what it sees. */
+    public static EventInvariants scoped() {
+        return new EventInvariants(true);
+    }
+
+    /**
+     * What a subscription of {@code scope} sees of {@code full} (a gap-free stream from seq 1, as an unscoped
+     * subscriber received it): its device events and the events of the exports in scope, in order. An
+     * {@code events.lost} of the full stream is kept.
+     */
+    public static List<Event> view(List<Event> full, Scope scope) {
+        List<Event> out = new ArrayList<>();
+        for (Event e : full) if (scope.covers(e)) out.add(e);
+        return out;
+    }
 
     private static final class DeviceTrack {
         long lastSeq;
@@ -52,7 +86,9 @@ public final class EventInvariants {
         int before = violations.size();
         DeviceTrack d = devices.computeIfAbsent(e.device(), k -> new DeviceTrack());
         if (e.type() == EventType.EVENTS_LOST) {
-            if (e.fromSeq() != d.lastSeq + 1) fail(e, "lost range starts at " + e.fromSeq() + ", expected " + (d.lastSeq + 1));
+            if (scoped ? e.fromSeq() <= d.lastSeq : e.fromSeq() != d.lastSeq + 1) {
+                fail(e, "lost range starts at " + e.fromSeq() + ", expected " + (scoped ? "after " + d.lastSeq : d.lastSeq + 1));
+            }
             d.lastSeq = e.toSeq();
             // after a gap the grammar of exports we may have missed events of cannot be judged
             d.exports.replaceAll((k, v) -> "unknown");
@@ -64,7 +100,7 @@ public final class EventInvariants {
             d.announced.clear();
             return violations.size() == before;
         }
-        if (e.seq() != d.lastSeq + 1) fail(e, "seq " + e.seq() + " after " + d.lastSeq);
+        if (scoped ? e.seq() <= d.lastSeq : e.seq() != d.lastSeq + 1) fail(e, "seq " + e.seq() + " after " + d.lastSeq);
         d.lastSeq = e.seq();
         if (d.closed) fail(e, "event after device.state closed");
         if (d.window != null && e.type() != EventType.EXPORT_REVOKED && e.type() != EventType.EXPORT_RELEASED) {
@@ -87,7 +123,8 @@ public final class EventInvariants {
         if (opensWindow) d.handshaking = false;
         String id = e.exportId();
         String cur = id == null ? null : d.exports.get(id);
-        if (cur == null && d.gap && id != null && e.type() != EventType.EXPORT_CREATED) cur = "unknown"; // created in the gap
+        // created in a gap, or (a list scope names existing exports) before the scoped subscription began
+        if (cur == null && (d.gap || scoped) && id != null && e.type() != EventType.EXPORT_CREATED) cur = "unknown";
         switch (e.type()) {
             case EXPORT_CREATED -> {
                 if (cur != null) fail(e, "created twice");

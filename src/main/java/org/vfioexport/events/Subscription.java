@@ -12,10 +12,14 @@ import java.util.Set;
  * (the consumer). A subscriber that stops reading never slows a device: once its queue is full, further events of
  * a device are dropped and later reported as one {@code events.lost} naming the exact gap, placed before that
  * device's next delivered event, so per-device order holds for every subscriber.
+ *
+ * <p>A scoped subscription ({@link Scope}) is offered only the events in its scope, so its seq numbers skip the
+ * others; a gap it reports spans the first to the last in-scope seq it dropped.
  */
 public final class Subscription {
     private final String id;
     private final Set<String> devices;
+    private final Scope scope;
     private final int capacity;
     private final Context context;
     private final EventSink sink;
@@ -25,13 +29,16 @@ public final class Subscription {
     private final ArrayDeque<Event> queue = new ArrayDeque<>();
     private final Map<String, long[]> gaps = new LinkedHashMap<>();
     private boolean drainScheduled;
-    private boolean paused;
+    /** Paused until {@link #start()}: nothing is delivered before the hub has accepted the subscription whole. */
+    private boolean paused = true;
     private boolean closed;
     private long delivered, lost;
 
-    Subscription(String id, Set<String> devices, int capacity, Context context, EventSink sink, Runnable onClose) {
+    Subscription(String id, Set<String> devices, Scope scope, int capacity, Context context, EventSink sink,
+                 Runnable onClose) {
         this.id = id;
         this.devices = devices;
+        this.scope = scope;
         this.capacity = capacity;
         this.context = context;
         this.sink = sink;
@@ -45,6 +52,11 @@ public final class Subscription {
     /** The devices this subscription follows; null for all. */
     public Set<String> devices() {
         return devices;
+    }
+
+    /** Which events of its devices it receives; the devices offer it nothing else. */
+    public Scope scope() {
+        return scope;
     }
 
     boolean wants(String device) {
@@ -84,6 +96,14 @@ public final class Subscription {
             drainScheduled = true;
         }
         context.runOnContext(v -> drain());
+    }
+
+    /** Begins delivery, once the hub has registered the subscription with every device. */
+    void start() {
+        synchronized (this) {
+            paused = false;
+        }
+        schedule();
     }
 
     /** Resumes delivery after the sink said it was full. Call on the subscriber's context. */

@@ -56,6 +56,7 @@ public final class Main {
         plan.put("reset-storm-lock", () -> s.storm("lock", false));
         plan.put("memory-flap-message-order", () -> s.storm("message-order", true));
         plan.put("fanout", () -> s.fanout(full ? List.of("-XX:StartFlightRecording=filename=" + jfrFanout + ",settings=profile") : List.of()));
+        plan.put("fanout-scoped", () -> ScopedFanout.run(s, List.of()));   // the same exports, each client subscribed to its own
         plan.put("slow-subscribers", s::slowSubscribers);
         plan.put("client-crashes", s::crashes);
         plan.put("heap", s::heap);

@@ -51,7 +51,9 @@ final class Scenarios {
     }
 
     private static JsonObject policy(int subscriberQueue) {
-        return new JsonObject().put("max_exports_per_client", 20_000).put("subscriber_queue", subscriberQueue);
+        // the fan-out runs hold 10,000 exports and 100 subscribers of one uid: above the per-uid defaults
+        return new JsonObject().put("max_exports_per_client", 20_000).put("subscriber_queue", subscriberQueue)
+                .put("max_subscriptions_per_uid", 1024).put("max_exports_per_uid", 20_000);
     }
 
     /** A daemon, its watchers, and the baseline its fds and exports must return to. */

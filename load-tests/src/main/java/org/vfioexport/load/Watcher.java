@@ -24,10 +24,21 @@ import java.util.concurrent.CountDownLatch;
  * notification as an {@link Event} and feeds it to {@link EventInvariants}. Can be made slow (a pause every N
  * events) or stalled (reads nothing until {@link #unstall()}), to check that a slow reader gets {@code events.lost}
  * and never slows the devices.
+ *
+ * <p>Scoped (scope "own"): it subscribes to its own connection's exports only, makes them with
+ * {@link #createExports}, releases them with {@link #releaseExports}, and checks its stream with the scoped rules
+ * ({@link EventInvariants#scoped()}); it counts the revokes it receives and when the last arrived.
  */
 final class Watcher implements AutoCloseable {
     private final int sock;
-    private final EventInvariants invariants = new EventInvariants();
+    private final EventInvariants invariants;
+    /** The subscription's scope param, or null for every event. */
+    private final String scope;
+    /** Ids of the exports this connection made (scoped watchers), and the responses still awaited. */
+    private final List<String> ownExports = new ArrayList<>();
+    private volatile CountDownLatch pendingResponses;
+    /** export.revoked events received, and the arrival (nanoTime) of the latest. */
+    private volatile long revoked, lastRevokedAt;
     private final Map<String, Long> lastSeq = new ConcurrentHashMap<>();
     /** Arrival time (nanoTime) of every device.state event, by device and seq. */
     final Map<String, Map<Long, Long>> stateArrivals = new ConcurrentHashMap<>();
@@ -42,6 +53,17 @@ final class Watcher implements AutoCloseable {
     private final CountDownLatch subscribed = new CountDownLatch(1);
 
     Watcher(Path socket, String name, boolean stalled, int slowEvery, long slowNanos) throws IOException {
+        this(socket, name, stalled, slowEvery, slowNanos, null);
+    }
+
+    /** A watcher whose subscription has {@code scope} ("own", or null for every event), reading at full speed. */
+    Watcher(Path socket, String name, String scope) throws IOException {
+        this(socket, name, false, 0, 0, scope);
+    }
+
+    private Watcher(Path socket, String name, boolean stalled, int slowEvery, long slowNanos, String scope) throws IOException {
+        this.scope = scope;
+        this.invariants = scope == null ? new EventInvariants() : EventInvariants.scoped();
         try {
             sock = Posix.connectUnix(socket.toString());
         } catch (PosixException e) {
@@ -54,7 +76,8 @@ final class Watcher implements AutoCloseable {
         // older ones, so its view starts at seq 1 like the others'
         StringBuilder since = new StringBuilder();
         for (String d : Scenarios.DEVICES) since.append(since.isEmpty() ? "" : ",").append('"').append(d).append("\":0");
-        send("{\"jsonrpc\":\"2.0\",\"id\":\"sub\",\"method\":\"events.subscribe\",\"params\":{\"since\":{" + since + "}}}\n");
+        send("{\"jsonrpc\":\"2.0\",\"id\":\"sub\",\"method\":\"events.subscribe\",\"params\":{\"since\":{" + since + "}"
+                + (scope == null ? "" : ",\"scope\":\"" + scope + "\"") + "}}\n");
         thread = new Thread(this::run, "watcher-" + name);
         thread.setDaemon(true);
         thread.start();
@@ -110,6 +133,8 @@ final class Watcher implements AutoCloseable {
                     start = i + 1;
                     if (line.startsWith(EVENT_PREFIX)) {
                         onEvent(line, System.nanoTime());
+                    } else if (line.startsWith(OWN_RESPONSE_PREFIX + "x") || line.startsWith(OWN_RESPONSE_PREFIX + "r")) {
+                        onOwnResponse(line);
                     } else if (waitingSub && line.contains("\"id\":\"sub\"")) {
                         JsonObject o = (JsonObject) Json.decodeValue(line);
                         if (!o.containsKey("result")) error("events.subscribe failed: " + line);
@@ -127,6 +152,68 @@ final class Watcher implements AutoCloseable {
         }
     }
 
+    /** Responses to this watcher's own export.create ("id":"x…") and export.release ("id":"r…"). */
+    static final String OWN_RESPONSE_PREFIX = "{\"jsonrpc\":\"2.0\",\"id\":\"";
+
+    private void onOwnResponse(String line) {
+        boolean create = line.startsWith(OWN_RESPONSE_PREFIX + "x");
+        if (line.contains("\"error\"")) error((create ? "export.create" : "export.release") + " failed: " + line);
+        else if (create) {
+            synchronized (ownExports) {
+                ownExports.add(str(line, "\"export_id\":\""));
+            }
+        }
+        CountDownLatch p = pendingResponses;
+        if (p != null) p.countDown();
+    }
+
+    /** Makes {@code n} exports of {@code device} on this watcher's connection, pipelined; their fds are closed. */
+    void createExports(String device, int n, long timeoutMs) throws IOException, InterruptedException {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < n; i++) {
+            b.append("{\"jsonrpc\":\"2.0\",\"id\":\"x").append(i).append("\",\"method\":\"export.create\",\"params\":{\"device\":\"")
+                    .append(device).append("\",\"region\":0,\"offset\":0,\"length\":4096}}\n");
+        }
+        awaitResponses(b, n, timeoutMs, "export.create");
+    }
+
+    /** Releases every export {@link #createExports} made, and waits for the answers. */
+    void releaseExports(long timeoutMs) throws IOException, InterruptedException {
+        List<String> ids;
+        synchronized (ownExports) {
+            ids = List.copyOf(ownExports);
+            ownExports.clear();
+        }
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < ids.size(); i++) {
+            b.append("{\"jsonrpc\":\"2.0\",\"id\":\"r").append(i).append("\",\"method\":\"export.release\",\"params\":{\"export_id\":\"")
+                    .append(ids.get(i)).append("\"}}\n");
+        }
+        awaitResponses(b, ids.size(), timeoutMs, "export.release");
+    }
+
+    private void awaitResponses(StringBuilder requests, int n, long timeoutMs, String what) throws IOException, InterruptedException {
+        CountDownLatch done = new CountDownLatch(n);
+        pendingResponses = done;
+        send(requests.toString());
+        if (!done.await(timeoutMs, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+            throw new IOException(what + ": " + done.getCount() + " of " + n + " responses missing after " + timeoutMs + " ms");
+        }
+        pendingResponses = null;
+        synchronized (errors) {
+            if (!errors.isEmpty()) throw new IOException(errors.getFirst());
+        }
+    }
+
+    long revoked() {
+        return revoked;
+    }
+
+    /** Arrival (nanoTime) of the latest export.revoked. */
+    long lastRevokedAt() {
+        return lastRevokedAt;
+    }
+
     static final String EVENT_PREFIX = "{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":{";
 
     private void onEvent(String line, long now) throws InterruptedException {
@@ -137,6 +224,10 @@ final class Watcher implements AutoCloseable {
             lastSeq.put(e.device(), e.toSeq());
         } else {
             lastSeq.put(e.device(), e.seq());
+        }
+        if (e.type() == EventType.EXPORT_REVOKED) {
+            lastRevokedAt = now;
+            revoked++;
         }
         if (e.type() == EventType.DEVICE_STATE) stateArrivals.computeIfAbsent(e.device(), d -> new ConcurrentHashMap<>()).put(e.seq(), now);
         synchronized (invariants) {
