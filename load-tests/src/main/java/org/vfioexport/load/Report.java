@@ -340,7 +340,7 @@ final class Report {
             p("");
             return;
         }
-        p("**Daemon CPU per pair** (%.1f µs against 40; lock design %.1f µs; the C floor server %.1f µs for the same two round trips with an fd). %.0f%% of the daemon's CPU is in the kernel (stime: `recvmsg`/`sendmsg`, epoll, the memfds, futex wake-ups), against %.0f%% for the floor; the daemon makes %.2f context switches per pair (lock design %.2f; the floor %.2f per pair), each a thread that parked and was woken. The simulated kernel's syscalls alone cost %.1f µs per pair. The rest is Java on the event loop: see the profile of `churn-message-order` below (`jfr view hot-methods`, whole daemon run): JSON parsing and encoding (Jackson), Vert.x futures and promises, Netty's buffers and the FFM `sendmsg` with its control message. No single method dominates.",
+        p("**Daemon CPU per pair** (%.1f µs against 40; lock design %.1f µs; the C floor server %.1f µs for the same two round trips with an fd). %.0f%% of the daemon's CPU is in the kernel (stime: `recvmsg`/`sendmsg`, epoll, the memfds, futex wake-ups), against %.0f%% for the floor; the daemon makes %.2f context switches per pair (lock design %.2f; the floor %.2f per pair), each a thread that parked and was woken. The simulated kernel's syscalls alone cost %.1f µs per pair. The rest is Java, mostly on the event loop: see the profile of `churn-message-order` below (`jfr view hot-methods`, whole daemon run). No single method dominates. In a JFR profile of `cpu-message-order` taken while these targets were set (64 clients × 1,000 pairs, `Main full --only cpu-message-order --daemon-jvm -XX:StartFlightRecording=...`, on the shared machine), the daemon's Java samples were 76%% on the event loop and 14%% on the audit journal's thread; by what they were in (a sample can count twice): Vert.x futures and promises 21%%, Jackson 21%% (databind's per-object serializer providers 11%%: responses, events and audit records are now encoded by the streaming encoder instead, `events.JsonEncoding`), the journal writer 12%%, the request line decoder 9%%, event encoding and event-bus publication 11%%, Micrometer counters 4%%.",
                 cpu, m("cpu-lock", "daemon_cpu_us_per_pair"), floor, 100 * m("cpu-message-order", "daemon_kernel_share"), 100 * m("cpu-floor", "floor_kernel_share"),
                 m("cpu-message-order", "daemon_context_switches_per_pair"), m("cpu-lock", "daemon_context_switches_per_pair"), 2 * m("cpu-floor", "floor_context_switches_per_round_trip"),
                 m("floor", "sim_syscalls_us_per_pair"));
@@ -407,24 +407,6 @@ final class Report {
                 param("fanout", "live_exports"), fmtObj(results.get("fanout"), "events_per_reset"), param("fanout", "subscribers"), fmtObj(results.get("fanout"), "deliveries_per_reset"),
                 m("fanout", "daemon_cpu_s_per_reset"), m("fanout", "daemon_cpu_us_per_delivery"), m("fanout", "generator_cpu_s_per_reset"));
         p("");
-    }
-
-    /** How many events of {@code type} a JFR recording holds ({@code jfr summary}), or -1. */
-    private static long jfrCount(Path jfr, String type) {
-        if (jfr == null || !Files.exists(jfr)) return -1;
-        try {
-            Process j = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jfr").toString(), "summary", jfr.toString())
-                    .redirectErrorStream(true).start();
-            String text = new String(j.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            j.waitFor();
-            for (String l : text.lines().toList()) {
-                String[] f = l.trim().split("\\s+");
-                if (f.length >= 2 && f[0].equals(type)) return Long.parseLong(f[1]);
-            }
-        } catch (Exception e) {
-            return -1;
-        }
-        return -1;
     }
 
     private static String fmtObj(Result r, String k) {
