@@ -5,8 +5,8 @@ import io.vertx.core.Promise;
 import io.vertx.core.json.JsonObject;
 
 import org.slf4j.Logger;
-import org.vfioexport.events.JsonEncoding;
 import org.slf4j.LoggerFactory;
+import org.vfioexport.events.JsonEncoding;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
