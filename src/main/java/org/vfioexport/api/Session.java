@@ -5,7 +5,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.NetSocket;
@@ -15,6 +14,7 @@ import org.vfioexport.device.Export;
 import org.vfioexport.device.ExportState;
 import org.vfioexport.device.Watcher;
 import org.vfioexport.events.Cause;
+import org.vfioexport.events.JsonEncoding;
 import org.vfioexport.events.Subscription;
 import org.vfioexport.kernel.Importer;
 import org.vfioexport.ffm.posix.Posix;
@@ -453,7 +453,7 @@ public final class Session implements Watcher {
     }
 
     static Buffer line(Object json) {
-        return Json.encodeToBuffer(json).appendByte((byte) '\n');
+        return JsonEncoding.encodeToBuffer(json).appendByte((byte) '\n');
     }
 
     /**

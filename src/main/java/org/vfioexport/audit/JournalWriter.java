@@ -6,6 +6,7 @@ import io.vertx.core.json.JsonObject;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.vfioexport.events.JsonEncoding;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -75,6 +76,8 @@ final class JournalWriter {
     private long retryRotationAt;
     private long seq;
     private long unsyncedSince = -1;
+    private long lastTsMillis = Long.MIN_VALUE;
+    private String lastTs;
     private String failing;
     private boolean writeFailing;
 
@@ -198,9 +201,19 @@ final class JournalWriter {
     private record Line(JsonObject json, byte[] bytes) {}
 
     private Line line(JsonObject record) {
-        JsonObject json = new JsonObject().put("ts", TS.format(Instant.now())).put("seq", ++seq);
+        JsonObject json = new JsonObject().put("ts", timestamp()).put("seq", ++seq);
         json.getMap().putAll(record.getMap());
-        return new Line(json, (json.encode() + "\n").getBytes(StandardCharsets.UTF_8));
+        return new Line(json, (JsonEncoding.encode(json) + "\n").getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** Now, to the millisecond: formatted once per millisecond, not once per record (this thread alone calls it). */
+    private String timestamp() {
+        long ms = System.currentTimeMillis();
+        if (ms != lastTsMillis) {
+            lastTs = TS.format(Instant.ofEpochMilli(ms));
+            lastTsMillis = ms;
+        }
+        return lastTs;
     }
 
     /**

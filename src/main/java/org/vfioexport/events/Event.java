@@ -168,7 +168,7 @@ public final class Event {
     public byte[] notificationLine() {
         byte[] l = notificationLine;
         if (l == null) {
-            String json = new JsonObject().put("jsonrpc", "2.0").put("method", "event").put("params", toJson()).encode();
+            String json = JsonEncoding.encode(new JsonObject().put("jsonrpc", "2.0").put("method", "event").put("params", toJson()));
             l = (json + "\n").getBytes(StandardCharsets.UTF_8);
             notificationLine = l;
         }

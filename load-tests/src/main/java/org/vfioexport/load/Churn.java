@@ -11,6 +11,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -38,6 +40,12 @@ final class Churn {
     Stats.Timeline timeline;
     long elapsedNanos;
     private volatile boolean stop;
+    /** Opened once every client is connected. */
+    private final CountDownLatch go = new CountDownLatch(1);
+    private CountDownLatch connected;
+    private final List<Thread> threads = new ArrayList<>();
+    private volatile long deadline;
+    private long t0;
 
     Churn(Path socket, String device, int clients, long pairsPerClient, long maxMillis, boolean keepFds, int depth) {
         this(socket, List.of(device), clients, pairsPerClient, maxMillis, keepFds, depth);
@@ -58,31 +66,65 @@ final class Churn {
         stop = true;
     }
 
+    /** Every client connects first; the clock (and the time bound) starts once all are connected. */
     Churn run() throws InterruptedException {
-        List<Thread> threads = new ArrayList<>();
-        timeline = new Stats.Timeline();
-        long deadline = System.nanoTime() + maxMillis * 1_000_000;
+        runAll(() -> {}, this);
+        return this;
+    }
+
+    /**
+     * Runs {@code churns} at the same time: every client of every churn connects, then {@code atStart} runs (a
+     * storm starting with the clock), then all start together, with the same time bound; returns when all are done.
+     */
+    static void runAll(Runnable atStart, Churn... churns) throws InterruptedException {
+        for (Churn c : churns) c.startClients();
+        for (Churn c : churns) {
+            if (!c.connected.await(60, TimeUnit.SECONDS)) c.errors.add("clients still not connected after 60 s: " + c.connected.getCount());
+        }
+        atStart.run();
+        long t0 = System.nanoTime();
+        for (Churn c : churns) {
+            c.timeline = new Stats.Timeline();
+            c.t0 = t0;
+            c.deadline = t0 + c.maxMillis * 1_000_000;
+            c.go.countDown();
+        }
+        for (Churn c : churns) {
+            for (Thread t : c.threads) t.join();
+            c.elapsedNanos = System.nanoTime() - c.t0;
+        }
+    }
+
+    private void startClients() {
+        connected = new CountDownLatch(clients);
         for (int i = 0; i < clients; i++) {
             String device = devices.get(i % devices.size());
-            Thread t = new Thread(() -> client(device, deadline), "churn-" + i);
+            Thread t = new Thread(() -> client(device, connected), "churn-" + i);
             threads.add(t);
         }
-        long t0 = System.nanoTime();
         for (Thread t : threads) t.start();
-        for (Thread t : threads) t.join();
-        elapsedNanos = System.nanoTime() - t0;
-        return this;
     }
 
     double pairsPerSecond() {
         return pairs.get() * 1e9 / elapsedNanos;
     }
 
-    private void client(String device, long deadline) {
+    private void client(String device, CountDownLatch connected) {
         Histogram ex = Stats.histogram(), rel = Stats.histogram();
         java.util.ArrayDeque<Integer> kept = new java.util.ArrayDeque<>();
         JsonObject params = new JsonObject().put("device", device).put("region", 0).put("offset", 0).put("length", 4096);
-        try (VfioExportClient c = VfioExportClient.connect(socket)) {
+        VfioExportClient client;
+        try {
+            client = VfioExportClient.connect(socket);
+        } catch (Exception e) {
+            errors.add("client: connect: " + e);
+            return;
+        } finally {
+            connected.countDown();
+        }
+        try (VfioExportClient c = client) {
+            go.await();
+            long deadline = this.deadline;
             long done = 0;
             Object[] ids = new Object[depth];
             long[] sent = new long[depth];

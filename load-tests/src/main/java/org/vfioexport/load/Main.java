@@ -13,7 +13,9 @@ import java.util.concurrent.Callable;
  * The load-test suite. {@code smoke}: every scenario, small, invariants on (CI). {@code full}: the measured run that
  * writes RESULTS.md and its plots. Exit status 1 on any violation.
  *
- * <pre>Main smoke|full --home DIR --work DIR [--only NAME,...|adv] [--jmh FILE] [--adv-md FILE]</pre>
+ * <pre>Main smoke|full|report --home DIR --work DIR [--only NAME,...|adv] [--jmh FILE] [--adv-md FILE] [--size smoke] [--out DIR] [--daemon-jvm OPTS]</pre>
+ * {@code report} re-renders RESULTS.md from the last full run's saved results; {@code --size smoke} runs {@code full}
+ * at smoke size (to try the report); {@code --out} writes RESULTS.md and the plots elsewhere than load-tests/.
  */
 public final class Main {
     /** {@code --only adv} selects every adversarial scenario. */
@@ -28,7 +30,7 @@ public final class Main {
 
     public static void main(String[] args) throws Exception {
         if (args.length < 1 || !(args[0].equals("smoke") || args[0].equals("full") || args[0].equals("report"))) {
-            System.err.println("usage: Main smoke|full|report --home DIR --work DIR [--only NAME,...|adv] [--jmh FILE] [--adv-md FILE]");
+            System.err.println("usage: Main smoke|full|report --home DIR --work DIR [--only NAME,...|adv] [--jmh FILE] [--adv-md FILE] [--size smoke] [--out DIR]");
             System.exit(2);
         }
         boolean full = args[0].equals("full");
@@ -38,24 +40,39 @@ public final class Main {
         Path work = Path.of(opt.getOrDefault("--work", "load-tests/target/work")).toAbsolutePath();
         List<String> only = opt.containsKey("--only") ? expand(Arrays.asList(opt.get("--only").split(","))) : null;
         Files.createDirectories(work);
-        Scenarios s = new Scenarios(home, work, full ? Scenarios.Size.fullRun() : Scenarios.Size.smoke(), List.of());
-        Adversarial adv = new Adversarial(home, work, full ? Adversarial.Size.fullRun() : Adversarial.Size.smoke());
+        // --size smoke with full: the report's whole path at smoke size (to try the rendering, not to publish)
+        boolean fullSize = full && !"smoke".equals(opt.get("--size"));
+        Path out = opt.containsKey("--out") ? Path.of(opt.get("--out")).toAbsolutePath() : home.resolve("load-tests");
+        // --daemon-jvm "OPT ...": JVM options for every daemon (e.g. a JFR recording of one scenario, to profile it)
+        List<String> daemonJvm = opt.containsKey("--daemon-jvm") ? Arrays.asList(opt.get("--daemon-jvm").trim().split("\\s+")) : List.of();
+        Scenarios s = new Scenarios(home, work, fullSize ? Scenarios.Size.fullRun() : Scenarios.Size.smoke(), daemonJvm);
+        Adversarial adv = new Adversarial(home, work, fullSize ? Adversarial.Size.fullRun() : Adversarial.Size.smoke());
 
-        Path jfr = work.resolve("churn-message-order.jfr");
-        Path jfrFanout = work.resolve("fanout.jfr");
+        // JFR profiles of the daemon (full run only): both churns carry the same recording, so their ratio stays fair;
+        // the cpu-* scenarios run without one
+        Map<String, Path> profiles = new LinkedHashMap<>();
+        for (String n : List.of("churn-message-order", "churn-lock", "fanout")) profiles.put(n, work.resolve(n + ".jfr"));
+        java.util.function.Function<String, List<String>> jfr = n -> full
+                ? List.of("-XX:StartFlightRecording=filename=" + profiles.get(n) + ",settings=profile") : List.of();
         Map<String, Callable<Result>> plan = new LinkedHashMap<>();
         plan.put("floor", s::floor);
         plan.put("export-rtt-message-order", () -> s.exportRtt("message-order"));
         plan.put("export-rtt-lock", () -> s.exportRtt("lock"));
-        plan.put("churn-message-order", () -> s.churn("message-order", false, 1,
-                full ? List.of("-XX:StartFlightRecording=filename=" + jfr + ",settings=profile") : List.of()));
-        plan.put("churn-lock", () -> s.churn("lock", false, 1));
+        plan.put("export-rtt-message-order-no-audit", () -> s.exportRtt("message-order", false));
+        plan.put("cpu-floor", s::cpuFloor);
+        plan.put("cpu-message-order", () -> s.cpu("message-order"));
+        plan.put("cpu-lock", () -> s.cpu("lock"));
+        plan.put("cpu-message-order-no-audit", () -> s.cpu("message-order", false));
+        plan.put("churn-message-order", () -> s.churn("message-order", false, 1, jfr.apply("churn-message-order")));
+        plan.put("churn-lock", () -> s.churn("lock", false, 1, jfr.apply("churn-lock")));
         plan.put("churn-message-order-fds-kept", () -> s.churn("message-order", true, 1));
         plan.put("churn-message-order-depth8", () -> s.churn("message-order", false, 8));
         plan.put("reset-storm-message-order", () -> s.storm("message-order", false));
         plan.put("reset-storm-lock", () -> s.storm("lock", false));
+        plan.put("isolation-message-order", () -> s.isolation("message-order"));
+        plan.put("isolation-lock", () -> s.isolation("lock"));
         plan.put("memory-flap-message-order", () -> s.storm("message-order", true));
-        plan.put("fanout", () -> s.fanout(full ? List.of("-XX:StartFlightRecording=filename=" + jfrFanout + ",settings=profile") : List.of()));
+        plan.put("fanout", () -> s.fanout(jfr.apply("fanout")));
         plan.put("fanout-scoped", () -> ScopedFanout.run(s, List.of()));   // the same exports, each client subscribed to its own
         plan.put("slow-subscribers", s::slowSubscribers);
         plan.put("client-crashes", s::crashes);
@@ -81,9 +98,9 @@ public final class Main {
                 @SuppressWarnings("unchecked") List<Result> r = (List<Result>) in.readObject();
                 saved = r;
             }
-            new Report(home, home.resolve("load-tests"), saved, opt.containsKey("--jmh") ? Path.of(opt.get("--jmh")) : null,
-                    jfr, jfrFanout).write();
-            System.out.println("wrote " + home.resolve("load-tests/RESULTS.md"));
+            new Report(home, out, saved, opt.containsKey("--jmh") ? Path.of(opt.get("--jmh")) : null,
+                    profiles).write();
+            System.out.println("wrote " + out.resolve("RESULTS.md"));
             return;
         }
         List<Result> results = new ArrayList<>();
@@ -118,9 +135,8 @@ public final class Main {
             try (var o = new java.io.ObjectOutputStream(Files.newOutputStream(work.resolve("results.ser")))) {
                 o.writeObject(new ArrayList<>(results));
             }
-            Path out = home.resolve("load-tests");
             new Report(home, out, results, opt.containsKey("--jmh") ? Path.of(opt.get("--jmh")) : null,
-                    jfr, jfrFanout).write();
+                    profiles).write();
             System.out.println("wrote " + out.resolve("RESULTS.md"));
         }
         System.exit(failed == 0 ? 0 : 1);

@@ -74,6 +74,30 @@ final class ProcSampler implements AutoCloseable {
         }
     }
 
+    /**
+     * Context switches (voluntary and not) of every live thread of {@code pid}: each thread hand-off that parks a
+     * thread costs one. Threads that have exited are not counted.
+     */
+    static long contextSwitches(long pid) {
+        long sum = 0;
+        try (Stream<Path> tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path t : tasks.toList()) {
+                try {
+                    for (String l : Files.readAllLines(t.resolve("status"))) {
+                        if (l.startsWith("voluntary_ctxt_switches:") || l.startsWith("nonvoluntary_ctxt_switches:")) {
+                            sum += Long.parseLong(l.replaceAll("\\D", ""));
+                        }
+                    }
+                } catch (IOException | NumberFormatException e) {
+                    // the thread exited meanwhile
+                }
+            }
+        } catch (IOException | java.io.UncheckedIOException e) {
+            return -1;
+        }
+        return sum;
+    }
+
     private static long status(long pid, String key) {
         try {
             for (String l : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {

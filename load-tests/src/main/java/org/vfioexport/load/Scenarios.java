@@ -40,13 +40,14 @@ final class Scenarios {
 
     /** How big each scenario is: the smoke for CI, or the full run for RESULTS.md. */
     record Size(boolean full, int churnClients, long churnPairs, int rttCount, int fanoutExports, int fanoutSubscribers,
-                int fanoutResets, int crashRounds, long mixedMillis, long maxMillis) {
+                int fanoutResets, int crashRounds, long mixedMillis, long maxMillis, int isolationClientsA, int isolationClientsB,
+                long cpuPairs) {
         static Size smoke() {
-            return new Size(false, 16, 300, 2_000, 1_000, 10, 3, 40, 2_000, 20_000);
+            return new Size(false, 16, 300, 2_000, 1_000, 10, 3, 40, 2_000, 20_000, 24, 8, 200);
         }
 
         static Size fullRun() {
-            return new Size(true, 64, 2_000, 20_000, 10_000, 100, 5, 1_000, 10_000, 120_000);
+            return new Size(true, 64, 2_000, 20_000, 10_000, 100, 5, 1_000, 10_000, 120_000, 48, 16, 1_000);
         }
     }
 
@@ -65,10 +66,15 @@ final class Scenarios {
         final Result result;
 
         Run(Result result, String discipline, int subscriberQueue, List<String> extraJvm) throws Exception {
+            this(result, discipline, subscriberQueue, new JsonObject(), extraJvm);
+        }
+
+        /** {@code topLevel}: configuration keys to replace (e.g. {@code audit}). */
+        Run(Result result, String discipline, int subscriberQueue, JsonObject topLevel, List<String> extraJvm) throws Exception {
             this.result = result;
             List<String> jvm = new ArrayList<>(daemonJvmOptions);
             jvm.addAll(extraJvm);
-            daemon = DaemonProc.start(home, work.resolve(result.name), discipline, policy(subscriberQueue), jvm);
+            daemon = DaemonProc.start(home, work.resolve(result.name), discipline, policy(subscriberQueue), topLevel, List.of(), jvm);
             result.param("discipline", discipline);
         }
 
@@ -170,9 +176,17 @@ final class Scenarios {
 
     /** Runs {@code c}, recording the CPU the daemon and this load generator used, and the daemon's CPU per pair. */
     static void runMeasured(Result r, Run run, Churn c) throws InterruptedException {
+        runMeasured(r, run, c, () -> {});
+    }
+
+    /** {@code atStart}: runs once the clients are connected, as the clock starts. */
+    static void runMeasured(Result r, Run run, Churn c, Runnable atStart) throws InterruptedException {
         double d0 = cpuSeconds(run.daemon.pid), g0 = cpuSeconds(ProcessHandle.current().pid()), s0 = sysSeconds(run.daemon.pid);
-        c.run();
+        long cs0 = ProcSampler.contextSwitches(run.daemon.pid);
+        Churn.runAll(atStart, c);
         double d1 = cpuSeconds(run.daemon.pid), g1 = cpuSeconds(ProcessHandle.current().pid()), s1 = sysSeconds(run.daemon.pid);
+        long cs1 = ProcSampler.contextSwitches(run.daemon.pid);
+        r.metric("daemon_context_switches_per_pair", (cs1 - cs0) / (double) Math.max(1, c.pairs.get()));
         r.metric("daemon_kernel_share", (s1 - s0) / (d1 - d0));
         double secs = c.elapsedNanos / 1e9;
         r.metric("daemon_cpu_cores", (d1 - d0) / secs).metric("generator_cpu_cores", (g1 - g0) / secs);
@@ -231,55 +245,252 @@ final class Scenarios {
 
     Result storm(String discipline, boolean memory) throws Exception {
         String what = memory ? "memory on/off flapping" : "reset storm";
-        Result r = new Result((memory ? "memory-flap-" : "reset-storm-") + discipline, what + " during an export/release storm");
+        Result r = new Result((memory ? "memory-flap-" : "reset-storm-") + discipline, what + " during an export/release storm"
+                + (memory ? "" : " (each reset takes the device's configured reset_ms)"));
         int clients = Math.max(8, size.churnClients() / 4);
         r.param("clients", clients).param("time_ms", size.mixedMillis());
+        if (!memory) r.param("reset_ms", resetMillis(DEV));
         try (Run run = new Run(r, discipline, 65_536, List.of())) {
             run.watch("all", false, 0, 0);
             run.baseline();
             Churn c = new Churn(run.daemon.socket, DEV, clients, Long.MAX_VALUE, size.mixedMillis(), false, 1);
-            Histogram ops = Stats.histogram();
-            AtomicLong opsDone = new AtomicLong(), opsBusy = new AtomicLong();
-            List<String> errors = new ArrayList<>();
-            Thread storm = new Thread(() -> {
-                try (VfioExportClient s = VfioExportClient.connect(run.daemon.socket)) {
-                    long end = System.nanoTime() + size.mixedMillis() * 1_000_000;
-                    boolean on = false;
-                    while (System.nanoTime() < end) {
-                        long t0 = System.nanoTime();
-                        JsonObject p = new JsonObject().put("device", DEV);
-                        var m = memory ? s.call("device.set_memory", p.put("enabled", on)) : s.call("device.reset", p);
-                        ops.recordValue(System.nanoTime() - t0);
-                        if (m.object().containsKey("error")) {
-                            if (m.object().getJsonObject("error").getInteger("code") == -32004) opsBusy.incrementAndGet();
-                            else errors.add(m.object().encode());
-                        } else {
-                            opsDone.incrementAndGet();
-                            on = !on;
-                        }
-                        Thread.sleep(2);
-                    }
-                    if (memory && !on) s.request("device.set_memory", new JsonObject().put("device", DEV).put("enabled", true));
-                } catch (Exception e) {
-                    errors.add(e.toString());
-                }
-            }, "storm");
-            storm.start();
-            runMeasured(r, run, c);
+            DeviceOpLoop storm = new DeviceOpLoop(run.daemon.socket, DEV, memory, size.mixedMillis());
+            runMeasured(r, run, c, storm::start);
             storm.join();
             churnMetrics(r, c, "");
+            stormMetrics(r, storm, memory);
             r.metric("revoked_at_create", c.revokedAtCreate.get());
-            r.metric(memory ? "memory_toggles" : "resets", opsDone.get());
-            r.metric("busy", opsBusy.get() + c.busy.get());
-            r.metric((memory ? "set_memory" : "reset") + "_p50_us", ops.getValueAtPercentile(50) / 1000.0);
-            r.metric((memory ? "set_memory" : "reset") + "_p99_us", ops.getValueAtPercentile(99) / 1000.0);
-            r.latencies.put(memory ? "device.set_memory" : "device.reset", ops);
-            for (String e : errors) r.violation(e);
+            r.metric("busy", storm.busy.get() + c.busy.get());
             churnErrors(r, c);
-            if (opsDone.get() == 0) r.violation("no " + what + " operation succeeded");
             run.finish(true);
         }
         return r;
+    }
+
+    private static void stormMetrics(Result r, DeviceOpLoop storm, boolean memory) {
+        String op = memory ? "set_memory" : "reset";
+        r.metric(memory ? "memory_toggles" : "resets", storm.done.get());
+        r.metric(op + "_p50_us", storm.latency.getValueAtPercentile(50) / 1000.0);
+        r.metric(op + "_p99_us", storm.latency.getValueAtPercentile(99) / 1000.0);
+        r.latencies.put(memory ? "device.set_memory" : "device.reset", storm.latency);
+        for (String e : storm.errors.subList(0, Math.min(10, storm.errors.size()))) r.violation(e);
+        if (storm.done.get() == 0) r.violation("no " + storm.what() + " operation succeeded");
+    }
+
+    /** The reset wait the load daemons' configuration gives {@code device} (the simulated kernel's reset_ms). */
+    long resetMillis(String device) throws IOException {
+        JsonObject conf = new JsonObject(Files.readString(home.resolve("conf/vfio-export.json")));
+        var devices = conf.getJsonArray("devices");
+        for (int i = 0; i < devices.size(); i++) {
+            JsonObject d = devices.getJsonObject(i);
+            if (device.equals(d.getString("id"))) return d.getLong("reset_ms", 100L);
+        }
+        throw new IOException(device + " is not in conf/vfio-export.json");
+    }
+
+    // ---- 2b. isolation: one device resetting must not slow the other -------------------------------------------
+
+    /**
+     * Device A reset in a loop by one client while clients churn export/release on A and on B. Under the lock
+     * design every export to A parks a worker on A's read side for the length of a reset, and once the worker pool
+     * is parked, exports to B wait for a worker too; under message order the waiting exports are entries in A's
+     * queue and B should not notice. A short quiet phase (the same clients, no resets) comes first as B's reference.
+     */
+    Result isolation(String discipline) throws Exception {
+        int a = size.isolationClientsA(), b = size.isolationClientsB();
+        long ms = size.mixedMillis(), quietMs = ms / 2;
+        long resetMs = resetMillis(DEV);
+        Result r = new Result("isolation-" + discipline, "device A (" + DEV + ") reset in a loop by one client while " + a
+                + " clients churn export/release on A and " + b + " on device B (" + DEV2 + "): does B notice? (quiet phase without resets first)");
+        r.param("clients_a", a).param("clients_b", b).param("time_ms", ms).param("quiet_ms", quietMs).param("reset_ms", resetMs);
+        if (resetMs < 50) r.violation("the load configuration's reset_ms for " + DEV + " is " + resetMs + " ms: not a realistic reset (FLR waits 100 ms)");
+        try (Run run = new Run(r, discipline, 65_536, List.of())) {
+            run.watch("all", false, 0, 0);
+            run.baseline();
+            // the JIT warms up first (as in cpu-*): the quiet phase is B's reference, not the daemon's first second
+            new Churn(run.daemon.socket, DEVICES, a + b, Math.max(20, size.cpuPairs() / 10), size.maxMillis(), false, 1).run();
+            Churn qa = new Churn(run.daemon.socket, DEV, a, Long.MAX_VALUE, quietMs, false, 1);
+            Churn qb = new Churn(run.daemon.socket, DEV2, b, Long.MAX_VALUE, quietMs, false, 1);
+            Churn.runAll(() -> {}, qa, qb);
+            churnMetrics(r, qb, "b_quiet_");
+            churnMetrics(r, qa, "a_quiet_");
+            Churn ca = new Churn(run.daemon.socket, DEV, a, Long.MAX_VALUE, ms, false, 1);
+            Churn cb = new Churn(run.daemon.socket, DEV2, b, Long.MAX_VALUE, ms, false, 1);
+            DeviceOpLoop storm = new DeviceOpLoop(run.daemon.socket, DEV, false, ms);
+            double[] d0 = new double[1];
+            Churn.runAll(() -> {
+                storm.start();
+                d0[0] = cpuSeconds(run.daemon.pid);
+            }, ca, cb);
+            double d1 = cpuSeconds(run.daemon.pid);
+            storm.join();
+            churnMetrics(r, cb, "b_");
+            churnMetrics(r, ca, "a_");
+            stormMetrics(r, storm, false);
+            r.metric("daemon_cpu_us_per_pair", (d1 - d0[0]) * 1e6 / Math.max(1, ca.pairs.get() + cb.pairs.get()));
+            r.metric("b_p99_vs_quiet", cb.exportRtt.getValueAtPercentile(99) / (double) Math.max(1, qb.exportRtt.getValueAtPercentile(99)));
+            r.metric("b_throughput_vs_quiet", cb.pairsPerSecond() / qb.pairsPerSecond());
+            for (Churn c : List.of(qa, qb, ca, cb)) churnErrors(r, c);
+            if (qb.pairs.get() == 0 || cb.pairs.get() == 0) {
+                // the lock design may starve B outright (that is the measurement); message order must not
+                if (discipline.equals("message-order")) r.violation("device B completed no pair " + (qb.pairs.get() == 0 ? "without" : "during") + " the resets");
+                else r.notes.add("device B completed no pair " + (qb.pairs.get() == 0 ? "without" : "during") + " the resets");
+            }
+            run.finish(true);
+        }
+        return r;
+    }
+
+    // ---- 2c. CPU per pair: the daemon's, next to the C floor server's ---------------------------------------------
+
+    /**
+     * The daemon's CPU (utime+stime from /proc/PID/stat) per export+release pair under churn, with no profiler
+     * attached: {@code churnClients} clients, one request in flight each, fds closed on receipt, one subscriber.
+     */
+    Result cpu(String discipline) throws Exception {
+        return cpu(discipline, true);
+    }
+
+    /** {@code audit} false: without the audit journal (its share of the CPU per pair). */
+    Result cpu(String discipline, boolean audit) throws Exception {
+        Result r = new Result("cpu-" + discipline + (audit ? "" : "-no-audit"), "daemon CPU per export+release pair (/proc/PID/stat), churn without a profiler, clients split over the 2 devices"
+                + (audit ? "" : ", audit journal off"));
+        r.param("clients", size.churnClients()).param("pairs_per_client", size.cpuPairs()).param("audit", audit);
+        JsonObject conf = audit ? new JsonObject() : new JsonObject().put("audit", new JsonObject().put("enabled", false));
+        try (Run run = new Run(r, discipline, 4096, conf, List.of())) {
+            run.watch("all", false, 0, 0);
+            run.baseline();
+            // a first pass warms the JIT up; only the second is measured
+            new Churn(run.daemon.socket, DEVICES, size.churnClients(), Math.max(50, size.cpuPairs() / 4), size.maxMillis(), false, 1).run();
+            long cs0 = ProcSampler.contextSwitches(run.daemon.pid);
+            Churn c = new Churn(run.daemon.socket, DEVICES, size.churnClients(), size.cpuPairs(), size.maxMillis(), false, 1);
+            runMeasured(r, run, c);
+            long cs1 = ProcSampler.contextSwitches(run.daemon.pid);
+            r.metric("daemon_context_switches_per_pair", (cs1 - cs0) / (double) Math.max(1, c.pairs.get()));
+            churnMetrics(r, c, "");
+            churnErrors(r, c);
+            if (c.pairs.get() == 0) r.violation("no pair completed");
+            run.finish(true);
+        }
+        return r;
+    }
+
+    /**
+     * The C floor server's CPU per request/response with one fd, under the same number of clients as {@link #cpu}:
+     * each client does two round trips per "pair" (as an export and its release), over the raw FFM client.
+     */
+    Result cpuFloor() throws Exception {
+        Result r = new Result("cpu-floor", "C floor server's CPU per round trip with one fd (/proc/PID/stat), same clients as cpu-*, 2 round trips per pair");
+        int clients = size.churnClients();
+        long pairs = size.cpuPairs();
+        r.param("clients", clients).param("pairs_per_client", pairs);
+        Path dir = work.resolve("cpu-floor");
+        Files.createDirectories(dir);
+        Path sock = dir.resolve("floor.sock");
+        Process server = new ProcessBuilder(home.resolve("load-tests/target/floor-server").toString(), sock.toString())
+                .redirectErrorStream(true).start();
+        try {
+            String line = new BufferedReader(new InputStreamReader(server.getInputStream())).readLine();
+            if (line == null || !line.startsWith("listening")) throw new IOException("floor-server: " + line);
+            floorClients(sock, clients, Math.max(50, pairs / 4), null, () -> {});   // warm-up
+            long fds0 = ProcSampler.fds(server.pid());
+            Histogram h = Stats.histogram();
+            // the server's threads live as long as their connections: read their counts before the clients close
+            long[] cs = new long[2];
+            double[] c = new double[4];
+            long[] t = new long[2];
+            long trips = floorClients(sock, clients, pairs, h, () -> {
+                cs[0] = ProcSampler.contextSwitches(server.pid());
+                c[0] = cpuSeconds(server.pid());
+                c[1] = sysSeconds(server.pid());
+                t[0] = System.nanoTime();
+            }, () -> {
+                t[1] = System.nanoTime();
+                cs[1] = ProcSampler.contextSwitches(server.pid());
+                c[2] = cpuSeconds(server.pid());
+                c[3] = sysSeconds(server.pid());
+            });
+            long elapsed = t[1] - t[0];
+            double c0 = c[0], s0 = c[1], c1 = c[2], s1 = c[3];
+            long cs0 = cs[0], cs1 = cs[1];
+            r.metric("round_trips", trips).metric("round_trips_per_s", Math.round(trips * 1e9 / elapsed));
+            r.metric("floor_cpu_us_per_round_trip", (c1 - c0) * 1e6 / Math.max(1, trips));
+            r.metric("floor_cpu_us_per_pair", 2 * (c1 - c0) * 1e6 / Math.max(1, trips));
+            r.metric("floor_kernel_share", (s1 - s0) / (c1 - c0));
+            r.metric("floor_context_switches_per_round_trip", (cs1 - cs0) / (double) Math.max(1, trips));
+            r.metric("p50_us", h.getValueAtPercentile(50) / 1000.0).metric("p99_us", h.getValueAtPercentile(99) / 1000.0)
+                    .metric("p999_us", h.getValueAtPercentile(99.9) / 1000.0);
+            r.latencies.put("floor round trip under load", h);
+            if (trips != 2L * clients * pairs) r.violation("round trips " + trips + " != " + 2L * clients * pairs);
+            // the server's per-connection threads close their sockets when the clients do
+            long deadline = System.currentTimeMillis() + 10_000;
+            long fds = ProcSampler.fds(server.pid());
+            while (fds != fds0 && System.currentTimeMillis() < deadline) {
+                Thread.sleep(20);
+                fds = ProcSampler.fds(server.pid());
+            }
+            if (fds != fds0) r.violation("floor server fds " + fds + " != " + fds0 + " after its clients left");
+        } finally {
+            server.destroy();
+            server.waitFor();
+        }
+        return r;
+    }
+
+    private static long floorClients(Path sock, int clients, long pairs, Histogram into, Runnable measured) throws Exception {
+        return floorClients(sock, clients, pairs, into, () -> {}, measured);
+    }
+
+    /**
+     * {@code clients} threads, each on its own connection doing 2 x {@code pairs} round trips; returns how many were
+     * done. {@code connected} runs once every client is connected and none has started, {@code measured} once all
+     * are done and none has closed yet.
+     */
+    private static long floorClients(Path sock, int clients, long pairs, Histogram into, Runnable connected, Runnable measured) throws Exception {
+        AtomicLong trips = new AtomicLong();
+        List<String> errors = java.util.Collections.synchronizedList(new ArrayList<>());
+        List<Thread> ts = new ArrayList<>();
+        java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(clients, connected);
+        java.util.concurrent.CyclicBarrier end = new java.util.concurrent.CyclicBarrier(clients, measured);
+        byte[] req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"export.create\",\"params\":{\"device\":\"0000:01:00.0\",\"region\":0,\"offset\":0,\"length\":4096}}\n"
+                .getBytes(StandardCharsets.UTF_8);
+        for (int i = 0; i < clients; i++) {
+            Thread t = new Thread(() -> {
+                Histogram h = Stats.histogram();
+                try {
+                    int fd = Posix.connectUnix(sock.toString());
+                    byte[] rx = new byte[4096];
+                    StringBuilder pending = new StringBuilder();
+                    try {
+                        start.await(60, TimeUnit.SECONDS);
+                        for (long k = 0; k < 2 * pairs; k++) {
+                            long t0 = System.nanoTime();
+                            Posix.sendWithFds(fd, req, 0, req.length, new int[0], 0);
+                            readLine(fd, rx, pending);
+                            h.recordValue(System.nanoTime() - t0);
+                            trips.incrementAndGet();
+                        }
+                        end.await(60, TimeUnit.SECONDS);
+                    } finally {
+                        Posix.close(fd);
+                    }
+                } catch (Exception e) {
+                    errors.add(e.toString());
+                    start.reset();   // the others must not wait for this one
+                    end.reset();
+                }
+                if (into != null) {
+                    synchronized (into) {
+                        into.add(h);
+                    }
+                }
+            }, "floor-client-" + i);
+            ts.add(t);
+            t.start();
+        }
+        for (Thread t : ts) t.join();
+        if (!errors.isEmpty()) throw new IOException("floor clients: " + errors.subList(0, Math.min(3, errors.size())));
+        return trips.get();
     }
 
     // ---- 3. fan-out ----------------------------------------------------------------------------------------
@@ -498,10 +709,17 @@ final class Scenarios {
 
     /** The daemon's export round trip, one client, one request at a time, with a raw FFM client like the floor's. */
     Result exportRtt(String discipline) throws Exception {
-        Result r = new Result("export-rtt-" + discipline, "export.create round trip with its fd, one client, sequential (raw FFM client as the floor's)");
+        return exportRtt(discipline, true);
+    }
+
+    /** {@code audit} false: the daemon runs without its audit journal (what the answer's wait for its record costs). */
+    Result exportRtt(String discipline, boolean audit) throws Exception {
+        Result r = new Result("export-rtt-" + discipline + (audit ? "" : "-no-audit"), "export.create round trip with its fd, one client, sequential (raw FFM client as the floor's)"
+                + (audit ? "" : ", audit journal off"));
         int n = size.rttCount();
-        r.param("round_trips", n);
-        try (Run run = new Run(r, discipline, 4096, List.of())) {
+        r.param("round_trips", n).param("audit", audit);
+        JsonObject conf = audit ? new JsonObject() : new JsonObject().put("audit", new JsonObject().put("enabled", false));
+        try (Run run = new Run(r, discipline, 4096, conf, List.of())) {
             run.baseline();
             int fd = Posix.connectUnix(run.daemon.socket.toString());
             byte[] rx = new byte[4096];
@@ -554,13 +772,6 @@ final class Scenarios {
             if (rec.length() == 0) throw new IOException("the daemon closed the connection");
             pending.append(new String(rx, 0, rec.length(), StandardCharsets.UTF_8));
         }
-    }
-
-    // ---- mixed reset/export load: message order vs the lock ---------------------------------------------------------
-
-    Result mixed(String discipline) throws Exception {
-        Result r = storm(discipline, false);
-        return r;
     }
 
     // ---- heap per live export ---------------------------------------------------------------------------------------
