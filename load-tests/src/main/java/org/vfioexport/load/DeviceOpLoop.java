@@ -2,7 +2,7 @@ package org.vfioexport.load;
 
 import io.vertx.core.json.JsonObject;
 import org.HdrHistogram.Histogram;
-import org.vfioexport.client.VfioExportClient;
+import org.vfioexport.client.vertx.VfioExportClient;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
