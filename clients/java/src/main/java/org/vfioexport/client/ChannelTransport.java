@@ -1,7 +1,5 @@
 package org.vfioexport.client;
 
-import org.vfioexport.ffm.posix.Errno;
-
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
@@ -44,11 +42,11 @@ final class ChannelTransport implements Transport {
 
     /** The errno behind a failed connect, which the JDK reports only as strerror text. */
     private static int errnoOf(IOException e, Path socket) {
-        if (!Files.exists(socket, LinkOption.NOFOLLOW_LINKS)) return Errno.ENOENT.value;
-        if (e instanceof java.net.ConnectException) return Errno.ECONNREFUSED.value;
+        if (!Files.exists(socket, LinkOption.NOFOLLOW_LINKS)) return ConnectFailedException.ENOENT;
+        if (e instanceof java.net.ConnectException) return ConnectFailedException.ECONNREFUSED;
         String m = String.valueOf(e.getMessage());
-        if (m.contains("Permission denied")) return Errno.EACCES.value;
-        if (m.contains("No such file")) return Errno.ENOENT.value;
+        if (m.contains("Permission denied")) return ConnectFailedException.EACCES;
+        if (m.contains("No such file")) return ConnectFailedException.ENOENT;
         return 0;
     }
 
