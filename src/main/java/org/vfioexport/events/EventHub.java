@@ -49,7 +49,9 @@ public final class EventHub {
 
     /**
      * A hub that also publishes every event on the Vert.x event bus, to {@link #address(String)} and {@link #ALL},
-     * so other verticles (or other nodes of a clustered event bus) can follow the devices.
+     * so other verticles (or other nodes of a clustered event bus) can follow the devices. The publication runs on
+     * a context of its own ({@link BusPublisher}), each device's events in seq order; call this off the Vert.x
+     * threads (as the daemon does at start) so that context is a new one, not the caller's.
      */
     public static EventHub publishingTo(io.vertx.core.Vertx vertx, int retention) {
         return publishingTo(vertx, retention, e -> {});
@@ -57,13 +59,7 @@ public final class EventHub {
 
     /** As {@link #publishingTo(io.vertx.core.Vertx, int)}, also handing every event to {@code tap} (metrics). */
     public static EventHub publishingTo(io.vertx.core.Vertx vertx, int retention, Consumer<Event> tap) {
-        io.vertx.core.eventbus.EventBus bus = vertx.eventBus();
-        return new EventHub(retention, e -> {
-            tap.accept(e);
-            io.vertx.core.json.JsonObject json = e.toJson();
-            bus.publish(address(e.device()), json);
-            bus.publish(ALL, json);
-        });
+        return new EventHub(retention, tap.andThen(new BusPublisher(vertx.eventBus(), vertx.getOrCreateContext())));
     }
 
     public DeviceEventLog log(String device) {

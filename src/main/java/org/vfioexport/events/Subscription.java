@@ -79,8 +79,11 @@ public final class Subscription {
                 queue.add(Event.lost(e.device(), gap[0], gap[1]));
             }
             queue.add(e);
+            // as schedule() decides, under the monitor already held: one lock per offered event, not two
+            if (drainScheduled || paused) return;
+            drainScheduled = true;
         }
-        schedule();
+        context.runOnContext(v -> drain());
     }
 
     /** Replayed events go in regardless of capacity: a reconnecting subscriber asked for them explicitly. */

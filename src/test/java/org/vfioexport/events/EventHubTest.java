@@ -7,16 +7,20 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
+import org.vfioexport.testutil.Wait;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Sequence numbers, retention and replay, bounded subscriber queues with explicit gaps, event-bus publication. */
@@ -159,5 +163,52 @@ class EventHubTest {
         assertEquals(e, all.get(10, TimeUnit.SECONDS));
         assertEquals(1, metrics.count(DEV, EventType.EXPORT_REVOKED), "counted once in the metrics");
         assertEquals(0, metrics.count(DEV, EventType.EXPORT_RESTORED));
+    }
+
+    @Test
+    @DisplayName("a burst of events reaches event-bus consumers complete and in seq order, published off the device's loop")
+    void eventBusBurst() throws Exception {
+        Vertx vx = Vertx.vertx(); // its own bus: the interceptor below sees only this test's messages
+        try {
+            EventHub hub = EventHub.publishingTo(vx, 100, e -> {});
+            Set<Context> publishers = ConcurrentHashMap.newKeySet();
+            vx.eventBus().addOutboundInterceptor(dc -> {
+                publishers.add(Vertx.currentContext());
+                dc.next();
+            });
+            List<Long> perDevice = Collections.synchronizedList(new ArrayList<>());
+            List<String> all = Collections.synchronizedList(new ArrayList<>());
+            vx.eventBus().<JsonObject>consumer(EventHub.address(DEV), m -> perDevice.add(m.body().getLong("seq")))
+                    .completion().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            vx.eventBus().<JsonObject>consumer(EventHub.ALL,
+                            m -> all.add(m.body().getString("device") + "#" + m.body().getLong("seq")))
+                    .completion().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            int n = 2000;
+            CompletableFuture<Void> appended = new CompletableFuture<>();
+            Context loop = vx.getOrCreateContext(); // the device loop here
+            loop.runOnContext(v -> {
+                for (int i = 1; i <= n; i++) {
+                    hub.log(DEV).append(EventType.EXPORT_REVOKED, DEV + "/" + i, "c" + i % 7, Cause.RESET, null);
+                    hub.log(OTHER).append(EventType.EXPORT_REVOKED, OTHER + "/" + i, "c" + i % 7, Cause.RESET, null);
+                }
+                appended.complete(null);
+            });
+            appended.get(20, TimeUnit.SECONDS);
+            Wait.until("every event on both addresses (per device " + perDevice.size() + ", all " + all.size() + ")",
+                    20_000, () -> perDevice.size() >= n && all.size() >= 2 * n);
+            List<Long> want = new ArrayList<>();
+            for (long q = 1; q <= n; q++) want.add(q);
+            assertEquals(want, List.copyOf(perDevice), "the device's address: every event once, in seq order");
+            for (String d : List.of(DEV, OTHER)) {
+                List<Long> got = new ArrayList<>();
+                for (String x : List.copyOf(all)) {
+                    if (x.startsWith(d + "#")) got.add(Long.parseLong(x.substring(d.length() + 1)));
+                }
+                assertEquals(want, got, "the all-devices address, events of " + d + ": every one once, in seq order");
+            }
+            assertFalse(publishers.contains(loop), "the bus publication runs off the context that stamps the events");
+        } finally {
+            vx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
     }
 }
