@@ -11,6 +11,7 @@ import org.vfioexport.testutil.SharedDirectoriesUnchanged;
 import org.vfioexport.testutil.Wait;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
@@ -21,7 +22,9 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -116,17 +119,29 @@ class SocketActivationTest {
         }
     }
 
-    private static JsonObject firstLine(Path socket) throws IOException {
+    /** The first line the server sends on a new connection, within 60 s (the daemon starts on this connection). */
+    private static JsonObject firstLine(Path socket) throws Exception {
         try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
             ch.connect(UnixDomainSocketAddress.of(socket));
-            ByteBuffer b = ByteBuffer.allocate(64 * 1024);
-            StringBuilder line = new StringBuilder();
-            while (line.indexOf("\n") < 0) {
-                b.clear();
-                if (ch.read(b) < 0) throw new IOException("closed before a line: " + line);
-                line.append(new String(b.array(), 0, b.position(), StandardCharsets.UTF_8));
+            CompletableFuture<String> line = CompletableFuture.supplyAsync(() -> {
+                ByteBuffer b = ByteBuffer.allocate(64 * 1024);
+                StringBuilder got = new StringBuilder();
+                try {
+                    while (got.indexOf("\n") < 0) {
+                        b.clear();
+                        if (ch.read(b) < 0) throw new IOException("closed before a line: " + got);
+                        got.append(new String(b.array(), 0, b.position(), StandardCharsets.UTF_8));
+                    }
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+                return got.substring(0, got.indexOf("\n"));
+            });
+            try {
+                return new JsonObject(line.get(60, TimeUnit.SECONDS));
+            } catch (TimeoutException e) {
+                throw new AssertionError("no line from the server on " + socket + " within 60 s");
             }
-            return new JsonObject(line.substring(0, line.indexOf("\n")));
         }
     }
 
