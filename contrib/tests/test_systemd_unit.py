@@ -12,6 +12,7 @@ from typing import Dict, List
 from .support import REPO, Process, require, require_jar, tool
 
 UNIT = os.path.join(REPO, "contrib", "systemd", "vfio-exportd.service")
+SOCKET_UNIT = os.path.join(REPO, "contrib", "systemd", "vfio-exportd.socket")
 INSTALL = "/opt/vfio-export"  # where the unit expects the checkout
 EXPOSURE_THRESHOLD = 20       # systemd-analyze security's scale is 0-100 (shown /10): 2.0 at most, "OK"
 
@@ -77,6 +78,30 @@ class SystemdUnitTest(unittest.TestCase):
                                  stderr=subprocess.STDOUT, universal_newlines=True, timeout=60, check=False)
         self.assertEqual(0, out.returncode, out.stdout)
         self.assertEqual("", out.stdout.strip(), "no warning (unknown keys, bad values, missing programs)")
+
+    def test_systemd_analyze_verify_finds_nothing_in_the_socket_unit(self) -> None:
+        """vfio-exportd.socket verified with its service beside it (verify resolves the unit it activates)."""
+        analyze = tool("systemd-analyze")
+        require(self, "systemd-analyze (Debian's systemd)", analyze is not None)
+        assert analyze is not None
+        with tempfile.TemporaryDirectory() as tmp:
+            socket_unit = os.path.join(tmp, "vfio-exportd.socket")
+            shutil.copy(SOCKET_UNIT, socket_unit)
+            out = subprocess.run([analyze, "verify", socket_unit, self.installed_copy(tmp)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                                 timeout=60, check=False)
+        self.assertEqual(0, out.returncode, out.stdout)
+        self.assertEqual("", out.stdout.strip(), "no warning (unknown keys, bad values, missing programs)")
+
+    def test_the_socket_unit_listens_where_the_service_serves(self) -> None:
+        with open(SOCKET_UNIT, encoding="utf-8") as f:
+            socket_unit = parse_unit(f.read())
+        self.assertEqual([self.exec_start()[-1]], socket_unit["Socket"]["ListenStream"],
+                         "one stream socket, at the service's --socket path")
+        self.assertEqual(["0660"], socket_unit["Socket"]["SocketMode"])
+        self.assertEqual("yes", self.service("RuntimeDirectoryPreserve"),
+                         "stopping the service must not remove the directory holding systemd's socket")
+        self.assertEqual(["sockets.target"], socket_unit["Install"]["WantedBy"])
 
     def test_systemd_analyze_security_rates_it_ok(self) -> None:
         analyze = tool("systemd-analyze")

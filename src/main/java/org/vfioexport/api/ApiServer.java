@@ -47,12 +47,19 @@ public final class ApiServer {
     }
 
     /**
-     * Binds {@code path} with {@code mode} and, if given, {@code group}, atomically: the socket is bound inside a
-     * private (0700) staging directory beside {@code path}, given its mode and group there, and renamed into place,
-     * so no client ever finds it at {@code path} with other permissions (libvirt's unix_sock_group and
-     * unix_sock_rw_perms, without the window between bind and chmod).
+     * Serves on {@code fd}, a Unix stream socket already bound to {@code path} and listening (socket activation):
+     * nothing is bound, chmod'ed or renamed, and closing the server leaves the socket file to its owner.
      */
-    public Future<Void> listen(Path path, Set<PosixFilePermission> mode, GroupPrincipal group) {
+    public Future<Void> listenInherited(int fd, Path path) {
+        Future<Void> ready = checkTransport();
+        if (ready.failed()) return ready;
+        this.socketPath = path;
+        ((GuardedTransport.Spi) ((VertxInternal) vertx).transport()).inherit(fd);
+        server = vertx.createNetServer().connectHandler(this::accept);
+        return server.listen(SocketAddress.domainSocketAddress(path.toString())).mapEmpty();
+    }
+
+    private Future<Void> checkTransport() {
         if (!vertx.isNativeTransportEnabled()) {
             return Future.failedFuture(new IllegalStateException("the native epoll transport is not available ("
                     + vertx.unavailableNativeTransportCause() + "); fd passing needs it"));
@@ -61,11 +68,23 @@ public final class ApiServer {
             return Future.failedFuture(new IllegalStateException("Vert.x must be built with GuardedTransport.epoll():"
                     + " the listener needs its AcceptGuard to survive running out of fds"));
         }
-        this.socketPath = path;
-        // connections refused at accept are counted and audited; the series and the reporting code exist before
-        // the first one, since the fd-shortage path must not load classes
         service.metrics().registerConnectionRefusals(ErrorCode.QUOTA_EXCEEDED.code);
         ((GuardedTransport.Spi) ((VertxInternal) vertx).transport()).refusals(this::refused);
+        return Future.succeededFuture();
+    }
+
+    /**
+     * Binds {@code path} with {@code mode} and, if given, {@code group}, atomically: the socket is bound inside a
+     * private (0700) staging directory beside {@code path}, given its mode and group there, and renamed into place,
+     * so no client ever finds it at {@code path} with other permissions (libvirt's unix_sock_group and
+     * unix_sock_rw_perms, without the window between bind and chmod).
+     */
+    public Future<Void> listen(Path path, Set<PosixFilePermission> mode, GroupPrincipal group) {
+        // connections refused at accept are counted and audited; the series and the reporting code exist before
+        // the first one, since the fd-shortage path must not load classes
+        Future<Void> ready = checkTransport();
+        if (ready.failed()) return ready;
+        this.socketPath = path;
         Path staging;
         try {
             staging = Files.createTempDirectory(path.toAbsolutePath().getParent(), "." + path.getFileName() + ".");

@@ -4,7 +4,11 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFactory;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOutboundHandlerAdapter;
+import io.netty.channel.ChannelPromise;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.socket.DatagramChannel;
@@ -28,8 +32,11 @@ import java.util.concurrent.ThreadFactory;
  * of Netty's {@code ServerBootstrapAcceptor} and before the socket is bound, so no accept error can ever take the
  * default path. The other ways in were worse: reading the channel out of {@code NetServerImpl} by reflection
  * breaks silently on an upgrade and leaves a window between bind and the handler; adding it at the first accepted
- * connection ({@code channel.parent()}) misses a shortage before it; and Vert.x cannot listen on an fd bound by
- * someone else.
+ * connection ({@code channel.parent()}) misses a shortage before it.
+ *
+ * <p>The same SPI makes socket activation possible: {@code serverChannelFactory} is where Vert.x gets its listening
+ * channel, and Netty's {@code EpollServerDomainSocketChannel(int fd, boolean active)} wraps a socket created
+ * elsewhere; {@link InheritedBind} answers the bootstrap's bind for it.
  *
  * <p>The implementation forwards every method of the SPI to the epoll one (a test checks that none is left to an
  * interface default) and only adds the handler in {@code configure}.
@@ -76,12 +83,26 @@ public final class GuardedTransport implements Transport {
         return transport instanceof Spi;
     }
 
+    /**
+     * Completes the bind of an inherited socket without calling bind(2)/listen(2): it is bound and listening
+     * already. The channel's own address field stays unset, so Netty's close does not delete the socket file
+     * (EpollServerDomainSocketChannel.doClose deletes only the path its doBind bound); systemd owns it.
+     */
+    static final class InheritedBind extends ChannelOutboundHandlerAdapter {
+        @Override
+        public void bind(ChannelHandlerContext ctx, java.net.SocketAddress local, ChannelPromise promise) {
+            promise.setSuccess();
+        }
+    }
+
     /** The SPI side: the epoll implementation, plus the guard on Unix-domain listeners. */
     @SuppressWarnings("deprecation") // the SPI still names Netty's InternetProtocolFamily
     static final class Spi implements io.vertx.core.spi.transport.Transport {
         private final io.vertx.core.spi.transport.Transport d;
         /** Where this transport's guards report turned-away connections (the daemon's metrics and audit). */
         private volatile AcceptGuard.Refusals refusals = AcceptGuard.Refusals.NONE;
+        /** An inherited listening socket to serve on instead of creating one, or -1. */
+        private volatile int inherited = -1;
 
         Spi(io.vertx.core.spi.transport.Transport delegate) {
             this.d = delegate;
@@ -154,7 +175,21 @@ public final class GuardedTransport implements Transport {
 
         @Override
         public ChannelFactory<? extends ServerChannel> serverChannelFactory(boolean domainSocket) {
-            return d.serverChannelFactory(domainSocket);
+            int fd = inherited;
+            if (!domainSocket || fd < 0) return d.serverChannelFactory(domainSocket);
+            return () -> {
+                // Netty's own constructor for a socket created elsewhere: active, so it reads (accepts) as soon
+                // as it registers; EpollServerDomainSocketChannel is final, so the bind the bootstrap still
+                // issues is answered in the pipeline instead of in an overridden doBind
+                EpollServerDomainSocketChannel ch = new EpollServerDomainSocketChannel(fd, true);
+                ch.pipeline().addLast(new InheritedBind());
+                return ch;
+            };
+        }
+
+        /** The next Unix-domain listener is the already listening socket {@code fd} (socket activation). */
+        void inherit(int fd) {
+            inherited = fd;
         }
 
         @Override

@@ -56,9 +56,12 @@ public final class Daemon {
     /** The opt-in metrics port, or null; Vert.x closes it with everything else at stop. */
     private final MetricsServer metricsServer;
     private boolean stopped;
+    /** Socket-activated: the socket is systemd's, and stays when the daemon stops. */
+    private final boolean inherited;
 
     private Daemon(Vertx vertx, VfioKernel kernel, SocketLock lock, DeviceManager devices, Service service,
-                   ApiServer server, Path socket, Audit audit, MetricsServer metricsServer) {
+                   ApiServer server, Path socket, Audit audit, MetricsServer metricsServer, boolean inherited) {
+        this.inherited = inherited;
         this.audit = audit;
         this.metricsServer = metricsServer;
         this.vertx = vertx;
@@ -81,8 +84,10 @@ public final class Daemon {
      */
     public static Daemon start(Config config, VfioKernel kernel) throws StartupException {
         config.validate(); // before anything is created on disk
-        Path socket = config.socket();
-        SocketLock lock = SocketLock.acquire(socket);
+        // socket-activated: systemd owns the socket (its path, mode and life), so there is nothing to lock or clear
+        SocketActivation activation = SocketActivation.fromEnvironment(System.getenv(), ProcessHandle.current().pid());
+        Path socket = activation == null ? config.socket() : activation.path();
+        SocketLock lock = activation == null ? SocketLock.acquire(socket) : null;
         Vertx vertx = null;
         VfioKernel k = kernel;
         Audit audit = Audit.OFF;
@@ -132,19 +137,25 @@ public final class Daemon {
                 metricsServer = await(MetricsServer.listen(vertx, metrics, config.metricsHost(), config.metricsPort()),
                         "listening for metrics on " + config.metricsHost() + ":" + config.metricsPort());
             }
-            await(server.listen(socket, config.socketMode(), config.socketGroup()), "listening on " + socket);
-            return new Daemon(vertx, k, lock, devices, service, server, socket, audit, metricsServer);
+            if (activation == null) {
+                await(server.listen(socket, config.socketMode(), config.socketGroup()), "listening on " + socket);
+            } else {
+                await(server.listenInherited(activation.fd(), socket), "serving the inherited socket " + socket);
+                log.info("socket-activated: serving {} (fd {}), whose mode and owner systemd sets", socket,
+                        activation.fd());
+            }
+            return new Daemon(vertx, k, lock, devices, service, server, socket, audit, metricsServer, activation != null);
         } catch (StartupException | RuntimeException e) {
             audit.close();
             closeQuietly(vertx);
             if (k != null) k.close();
-            lock.close();
+            if (lock != null) lock.close();
             throw e;
         } catch (Exception e) {
             audit.close();
             if (vertx != null) vertx.close();
             if (k != null) k.close();
-            lock.close();
+            if (lock != null) lock.close();
             throw new StartupException(e.getMessage(), e);
         }
     }
@@ -200,6 +211,11 @@ public final class Daemon {
         return socket;
     }
 
+    /** Whether the socket was inherited (socket activation) rather than bound by this daemon. */
+    public boolean socketActivated() {
+        return inherited;
+    }
+
     /** The metrics port actually bound, or -1 when {@code metrics.port} is not configured. */
     public int metricsPort() {
         return metricsServer == null ? -1 : metricsServer.port();
@@ -245,14 +261,16 @@ public final class Daemon {
         } catch (Exception e) {
             log.warn("stopping took too long or failed: {}", e.toString());
         }
-        try {
-            Files.deleteIfExists(socket);
-        } catch (IOException e) {
-            log.warn("cannot remove {}: {}", socket, e.getMessage());
+        if (!inherited) {
+            try {
+                Files.deleteIfExists(socket);
+            } catch (IOException e) {
+                log.warn("cannot remove {}: {}", socket, e.getMessage());
+            }
         }
         kernel.close();
         audit.close(); // daemon.stop: after every release was recorded
-        lock.close();
+        if (lock != null) lock.close();
     }
 
     /**

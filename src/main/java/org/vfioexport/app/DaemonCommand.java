@@ -111,7 +111,8 @@ public final class DaemonCommand implements Callable<Integer> {
         Signal.handle(new Signal("TERM"), s -> stop.countDown());
         Signal.handle(new Signal("INT"), s -> stop.countDown());
         log.info("listening on {}", daemon.socket());
-        System.out.println("vfio-exportd: listening on " + daemon.socket());
+        System.out.println("vfio-exportd: listening on " + daemon.socket()
+                + (daemon.socketActivated() ? " (socket-activated)" : ""));
         if (daemon.metricsUrl() != null) {
             log.info("metrics on {}", daemon.metricsUrl());
             System.out.println("vfio-exportd: metrics on " + daemon.metricsUrl());

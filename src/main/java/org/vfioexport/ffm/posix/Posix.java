@@ -101,6 +101,8 @@ public final class Posix {
     private static final MethodHandle SETSOCKOPT = fn("setsockopt",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle POLL = fn("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle GETSOCKNAME = fn("getsockname", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle UNSETENV = fn("unsetenv", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private static final MethodHandle READLINK = fn("readlink", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
 
     /** errno of the call that just filled {@code state}. */
@@ -731,6 +733,61 @@ public final class Posix {
             check(rc, st, "setsockopt");
         } catch (PosixException e) {
             throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** Socket options read by {@link #getsockoptInt}: the socket's type, its domain, whether it listens. */
+    public static final int SO_TYPE = 3, SO_ACCEPTCONN = 30, SO_DOMAIN = 39;
+
+    /** An int-valued SOL_SOCKET option of {@code sock}; ENOTSOCK when {@code sock} is not a socket. */
+    public static int getsockoptInt(int sock, int option) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            MemorySegment value = a.allocate(JAVA_INT);
+            MemorySegment len = a.allocate(JAVA_INT);
+            len.set(JAVA_INT, 0, 4);
+            int rc = (int) GETSOCKOPT.invokeExact(st, sock, SOL_SOCKET, option, value, len);
+            check(rc, st, "getsockopt(" + option + ")");
+            return value.get(JAVA_INT, 0);
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
+     * The path a Unix socket is bound to (getsockname), with a leading {@code @} for an abstract name, or "" when it
+     * is unnamed.
+     */
+    public static String unixSocketName(int sock) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = captureState(a);
+            MemorySegment addr = a.allocate(SOCKADDR_UN_SIZE, 2);
+            MemorySegment len = a.allocate(JAVA_INT);
+            len.set(JAVA_INT, 0, (int) SOCKADDR_UN_SIZE);
+            int rc = (int) GETSOCKNAME.invokeExact(st, sock, addr, len);
+            check(rc, st, "getsockname");
+            int n = Math.min(len.get(JAVA_INT, 0), (int) SOCKADDR_UN_SIZE) - 2;
+            if (n <= 0) return "";
+            byte[] path = addr.asSlice(2, n).toArray(JAVA_BYTE);
+            if (path[0] == 0) return "@" + new String(path, 1, n - 1, java.nio.charset.StandardCharsets.UTF_8);
+            int end = 0;
+            while (end < n && path[end] != 0) end++;
+            return new String(path, 0, end, java.nio.charset.StandardCharsets.UTF_8);
+        } catch (PosixException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** Removes {@code name} from the C environment (what native code and exec'd children see). */
+    public static void unsetenv(String name) {
+        try (Arena a = Arena.ofConfined()) {
+            int rc = (int) UNSETENV.invokeExact(captureState(a), a.allocateFrom(name));
         } catch (Throwable t) {
             throw unexpected(t);
         }
