@@ -1012,6 +1012,7 @@ final class Adversarial {
             long liveAtExhaustion, fdsAtExhaustion, answerDuringMs;
             int greetedWhileFull = 0, greetedAfter = 0, connectFailed = 0;
             double cpuWhileFull;
+            double ownCpuWhileFull;   // without the JIT compiler threads: a busy loop shows here, compiling does not
             try {
                 for (int i = 0; i < 2; i++) exporters.add(VfioExportClient.connect(run.socket()).timeout(5_000));
                 JsonObject p = new JsonObject().put("device", DEV).put("region", 0).put("offset", 0).put("length", 4096);
@@ -1052,6 +1053,7 @@ final class Adversarial {
                 }
                 // new connections while the table is full: accepted later, or refused, never a crash
                 double c0 = run.cpuSoFar();
+                double own0 = run.cpuOutsideJit();
                 long w0 = System.nanoTime();
                 for (int i = 0; i < 32; i++) {
                     try {
@@ -1071,7 +1073,9 @@ final class Adversarial {
                     else if (l != null) r.violation("a connection made while out of fds got neither hello nor the refusal: " + l);
                 }
                 LockSupport.parkNanos(1_000_000_000L);
-                cpuWhileFull = (run.cpuSoFar() - c0) / ((System.nanoTime() - w0) / 1e9);
+                double windowS = (System.nanoTime() - w0) / 1e9;
+                cpuWhileFull = (run.cpuSoFar() - c0) / windowS;
+                ownCpuWhileFull = Math.max(0, run.cpuOutsideJit() - own0) / windowS;
             } finally {
                 for (VfioExportClient c : exporters) c.close();
             }
@@ -1108,6 +1112,7 @@ final class Adversarial {
                     .metric("fds_at_exhaustion", fdsAtExhaustion).metric("answer_while_full_ms", answerDuringMs)
                     .metric("connections_greeted_while_full", greetedWhileFull).metric("connections_greeted_after_release", greetedAfter)
                     .metric("connect_failed", connectFailed).metric("daemon_cpu_cores_while_full", Math.round(cpuWhileFull * 100) / 100.0)
+                    .metric("daemon_cpu_cores_while_full_outside_jit", Math.round(ownCpuWhileFull * 100) / 100.0)
                     .metric("internal_errors", internal);
             if (firstRefusal != null) r.notes.add("adv-fd-exhaustion, first refusal " + firstRefusal);
             if (refusals.isEmpty()) r.violation("export.create never failed: the fd table did not run out (" + created + " exports)");
@@ -1121,7 +1126,9 @@ final class Adversarial {
             }
             if (liveAtExhaustion >= 0 && liveAtExhaustion != created) r.violation("live exports " + liveAtExhaustion + " != exports the clients got " + created + ": failed creates left exports behind");
             if (answerDuringMs > AdversarialRun.ANSWER_LIMIT_MS) r.violation("server.info on an existing connection took " + answerDuringMs + " ms while out of fds");
-            if (cpuWhileFull > 0.5) r.violation(String.format("the daemon burnt %.2f cores while connections waited for fds (an accept busy loop?)", cpuWhileFull));
+            // measured without the JIT compiler threads: right after the export burst C2 may still be compiling what it
+            // made hot (up to half a core for a second, seen on 2 CPUs), which is not the daemon spinning
+            if (ownCpuWhileFull > 0.5) r.violation(String.format("the daemon's threads burnt %.2f cores (JIT compilers not counted; %.2f with them) while connections waited for fds (an accept busy loop?)", ownCpuWhileFull, cpuWhileFull));
             r.metric("sent", String.format("2 connections pipelined export.create (16 at a time) until 64 refusals in a row; then 32 new connections; under nofile %d", nofile));
             r.metric("daemon_did", String.format("%,d exports then refusals %s; %d fds; existing connection answered in %d ms; %d/%d new connections greeted while full, %d after; %.2f cores while full",
                     created, refusals, fdsAtExhaustion, answerDuringMs, greetedWhileFull, pending.size(), greetedAfter, cpuWhileFull));

@@ -115,6 +115,11 @@ final class AdversarialRun implements AutoCloseable {
         return Scenarios.cpuSeconds(daemon.pid) - cpu0;
     }
 
+    /** The daemon's CPU seconds so far in its threads other than the JIT compilers (an absolute count: take deltas). */
+    double cpuOutsideJit() {
+        return Scenarios.cpuSecondsOutsideJit(daemon.pid);
+    }
+
     /**
      * The time a fresh connection takes to be greeted and get its server.info answer, or -1 with a violation when
      * it takes longer than {@link #ANSWER_LIMIT_MS} or fails.

@@ -163,6 +163,30 @@ final class Scenarios {
         }
     }
 
+    /**
+     * CPU seconds of a process's live threads other than the JIT compilers: what its own code burns. A busy loop
+     * shows here; the JIT compiling what a burst of work made hot (C2 can take half a core for a second) does not.
+     */
+    static double cpuSecondsOutsideJit(long pid) {
+        double sum = 0;
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path t : (Iterable<Path>) tasks::iterator) {
+                try {
+                    String st = Files.readString(t.resolve("stat"));
+                    String comm = st.substring(st.indexOf('(') + 1, st.lastIndexOf(')'));
+                    if (comm.startsWith("C1 CompilerThre") || comm.startsWith("C2 CompilerThre")) continue;
+                    String[] f = st.substring(st.lastIndexOf(')') + 2).split(" ");
+                    sum += (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0;
+                } catch (IOException gone) {
+                    // the thread ended between the listing and the read
+                }
+            }
+            return sum;
+        } catch (IOException e) {
+            return Double.NaN;
+        }
+    }
+
     /** stime of a process in seconds (time in the kernel on its behalf). */
     static double sysSeconds(long pid) {
         try {
