@@ -55,6 +55,19 @@ final class DaemonProc implements AutoCloseable {
         policy.forEach(en -> p.put(en.getKey(), en.getValue()));
         conf.put("policy", p);
         Path socket = dir.resolve("vfio-export.sock");
+        if (socket.toString().length() > 100) {
+            // sun_path holds 108 bytes: a deep work dir (run-all's, under a long checkout path) gets a short one
+            Path shortDir = Files.createTempDirectory("vfio-export-load-");
+            // the daemon keeps its lock file and audit journal beside the socket: the whole directory goes at exit
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                try (var files = Files.walk(shortDir)) {
+                    files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+                } catch (IOException ignored) {
+                    // already gone
+                }
+            }));
+            socket = shortDir.resolve("vfio-export.sock");
+        }
         conf.put("socket", socket.toString());
         Path confFile = dir.resolve("vfio-export.json");
         Files.writeString(confFile, conf.encodePrettily());

@@ -14,6 +14,9 @@ import java.util.Set;
  * at most one line of any kind (fuzzed lines, which may happen to be valid, or a notification).
  */
 final class MalformedCorpus {
+    /** Characters of JSON's syntax, inserted by the fuzzer. */
+    private static final String JSON_CHARS = "{}[],:\"\\0123456789.eE-";
+
     static final int PARSE = -32700, INVALID = -32600, NO_METHOD = -32601, PARAMS = -32602;
 
     enum Expect { ERROR, NONE, AT_MOST_ONE }
@@ -245,7 +248,7 @@ final class MalformedCorpus {
                     default -> {
                         byte[] nb = new byte[b.length + 1];
                         System.arraycopy(b, 0, nb, 0, at);
-                        nb[at] = (byte) "{}[],:\"\\0123456789.eE-".charAt(rnd.nextInt(23));
+                        nb[at] = (byte) JSON_CHARS.charAt(rnd.nextInt(JSON_CHARS.length()));
                         System.arraycopy(b, at, nb, at + 1, b.length - at);
                         b = nb;
                     }
