@@ -449,11 +449,13 @@ final class Scenarios {
             // the server's per-connection threads close their sockets when the clients do
             long deadline = System.currentTimeMillis() + 10_000;
             long fds = ProcSampler.fds(server.pid());
-            while (fds != fds0 && System.currentTimeMillis() < deadline) {
+            // a leak is more fds than at the start; the start may have caught one transient fd (the readiness
+            // probe's connection, closed by the server a moment later), so fewer is not a violation
+            while (fds > fds0 && System.currentTimeMillis() < deadline) {
                 Thread.sleep(20);
                 fds = ProcSampler.fds(server.pid());
             }
-            if (fds != fds0) r.violation("floor server fds " + fds + " != " + fds0 + " after its clients left");
+            if (fds > fds0) r.violation("floor server fds " + fds + " > " + fds0 + " after its clients left");
         } finally {
             server.destroy();
             server.waitFor();
