@@ -312,7 +312,8 @@ final class Report {
         }
         for (Result r : results.values()) {
             if (AdversarialReport.isAdversarial(r)) continue;   // listed in their own section
-            for (String v : r.violations) p("- VIOLATION in %s: %s", r.name, v.replace("\n", " "));
+            // paths relative to the checkout: the report names places of the project, not of the machine it ran on
+            for (String v : r.violations) p("- VIOLATION in %s: %s", r.name, v.replace("\n", " ").replace(home.toAbsolutePath() + "/", ""));
         }
         p("");
     }
