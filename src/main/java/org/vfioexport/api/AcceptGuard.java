@@ -3,11 +3,13 @@ package org.vfioexport.api;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.unix.Errors;
-import io.netty.channel.unix.UnixChannel;
 import io.vertx.core.json.JsonObject;
-import org.vfioexport.ffm.posix.Posix;
-import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.ffm.posix.Errno;
+import org.vfioexport.ffm.posix.Fd;
+import org.vfioexport.ffm.posix.Host;
+import org.vfioexport.ffm.posix.PeerCredentials;
+import org.vfioexport.ffm.posix.PosixException;
+import org.vfioexport.ffm.posix.UnixSocket;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -43,7 +45,7 @@ final class AcceptGuard extends ChannelInboundHandlerAdapter {
     interface Refusals {
         Refusals NONE = (peer, limit, code, message) -> { };
 
-        void turnedAway(Posix.PeerCred peer, String limit, int code, String message);
+        void turnedAway(PeerCredentials peer, String limit, int code, String message);
     }
 
     /** Pause after a shortage before accepting again (Netty's own acceptor pauses 1 s). */
@@ -53,7 +55,6 @@ final class AcceptGuard extends ChannelInboundHandlerAdapter {
     /** Most pending connections turned away per shortage: a bound on one event-loop turn; the rest wait a back-off. */
     private static final int MAX_TURNED_AWAY = 4096;
     private static final int EMFILE = Errno.EMFILE.value, ENFILE = Errno.ENFILE.value;
-    private static final int[] NO_FDS = new int[0];
 
     private final java.util.function.Supplier<Refusals> refusals;
     private final ReserveFd reserve = new ReserveFd();
@@ -94,7 +95,7 @@ final class AcceptGuard extends ChannelInboundHandlerAdapter {
             return;
         }
         // not passed on: this handler pauses and logs in place of Netty's acceptor and the pipeline's tail
-        int turnedAway = turnAwayPending(((UnixChannel) ctx.channel()).fd().intValue(), errno);
+        int turnedAway = turnAwayPending(EpollChannels.listeningSocket(ctx.channel()), errno);
         log.shortage(Errno.nameOf(errno), turnedAway, reserve.held(), System.nanoTime());
         pause(ctx);
     }
@@ -109,52 +110,48 @@ final class AcceptGuard extends ChannelInboundHandlerAdapter {
     }
 
     /** Answers and closes pending connections, one at a time in the reserve's slot; returns how many. */
-    private int turnAwayPending(int listenFd, int errno) {
+    private int turnAwayPending(UnixSocket listening, int errno) {
         byte[] line = refusal(errno);
         String limit = errno == ENFILE ? "fs.file-max" : "RLIMIT_NOFILE";
         int n = 0;
         while (n < MAX_TURNED_AWAY && (reserve.held() || reserve.restore())) {
             reserve.release();
-            int fd = acceptPending(listenFd);
-            if (fd >= 0) {
-                report(fd, limit);
-                refuse(fd, line);
+            UnixSocket pending = acceptPending(listening);
+            if (pending != null) {
+                report(pending, limit);
+                refuse(pending, line);
                 n++;
             }
-            if (!reserve.restore() || fd < 0) break; // no slot for the next one, or the backlog is drained
+            if (!reserve.restore() || pending == null) break; // no slot for the next one, or the backlog is drained
         }
         return n;
     }
 
-    /** A pending connection, or -1 when none is pending or another thread took the freed slot first. */
-    private static int acceptPending(int listenFd) {
+    /** A pending connection, or null when none is pending or another thread took the freed slot first. */
+    private static UnixSocket acceptPending(UnixSocket listening) {
         try {
-            return Posix.accept4(listenFd, Posix.SOCK_CLOEXEC | Posix.SOCK_NONBLOCK);
+            return listening.acceptNonBlocking();
         } catch (PosixException e) {
-            return -1;
+            return null;
         }
     }
 
     /** Tells {@link #refusals} who is turned away; a failure there never stops the turning away. */
-    private void report(int fd, String limit) {
+    private void report(UnixSocket connection, String limit) {
         try {
-            refusals.get().turnedAway(Posix.peerCred(fd), limit, ErrorCode.QUOTA_EXCEEDED.code, MESSAGE);
+            refusals.get().turnedAway(connection.peerCredentials(), limit, ErrorCode.QUOTA_EXCEEDED.code, MESSAGE);
         } catch (PosixException | RuntimeException | LinkageError e) {
             // not counted: the client is gone, or the process could not even load what counting needs
         }
     }
 
-    private static void refuse(int fd, byte[] line) {
+    private static void refuse(UnixSocket connection, byte[] line) {
         try {
-            Posix.sendWithFds(fd, line, 0, line.length, NO_FDS, Posix.MSG_DONTWAIT);
+            connection.send(line, 0, line.length, true);
         } catch (PosixException e) {
             // the client is gone already
         }
-        try {
-            Posix.close(fd);
-        } catch (PosixException e) {
-            // EBADF only, a bug
-        }
+        Fd.closeQuietly(connection); // fails with EBADF only, a bug
     }
 
     /**
@@ -171,7 +168,7 @@ final class AcceptGuard extends ChannelInboundHandlerAdapter {
 
     private static long nofile() {
         try {
-            return Posix.getrlimit(Posix.RLIMIT_NOFILE).soft();
+            return Host.openFileLimit();
         } catch (PosixException e) {
             return -1;
         }
@@ -201,20 +198,28 @@ final class AcceptGuard extends ChannelInboundHandlerAdapter {
 
     /**
      * Runs this handler's shortage path once where it cannot fail, so that its classes are loaded and its
-     * downcalls linked now: the refusals are built; accept4 and send are tried on /dev/null (ENOTSOCK).
+     * downcalls linked now: the refusals are built, every typed exception an errno can become is made, and accept,
+     * peer credentials, send and close are tried on a fresh socket pair (accept fails: it does not listen).
      */
     private void warmUp() {
         fdShortage(new Errors.NativeIoException("accept", -EMFILE, false));
         Errno.nameOf(EMFILE);
+        for (Errno e : Errno.values()) Errno.exception("warm-up", e.value);
         refusal(EMFILE);
         refusal(ENFILE);
-        int devNull = -1;
+        UnixSocket[] pair;
         try {
-            devNull = Posix.open("/dev/null", Posix.O_RDONLY | Posix.O_CLOEXEC, 0);
-            Posix.accept4(devNull, Posix.SOCK_CLOEXEC | Posix.SOCK_NONBLOCK);
-        } catch (PosixException expected) {
-            // ENOTSOCK
+            pair = UnixSocket.pair();
+        } catch (PosixException e) {
+            return; // no fds even now: nothing to warm up with
         }
-        if (devNull >= 0) refuse(devNull, refusal(EMFILE));
+        acceptPending(pair[0]);
+        try {
+            pair[0].peerCredentials(); // as report() reads them, without reporting anyone
+        } catch (PosixException e) {
+            // cannot happen on a socket pair; the warm-up is done either way
+        }
+        refuse(pair[0], refusal(EMFILE));
+        Fd.closeQuietly(pair[1]);
     }
 }

@@ -1,17 +1,15 @@
 package org.vfioexport.api;
 
-import io.netty.channel.Channel;
-import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.internal.VertxInternal;
-import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.SocketAddress;
 import org.vfioexport.audit.Who;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.PeerCredentials;
 import org.vfioexport.ffm.posix.PosixException;
+import org.vfioexport.ffm.posix.UnixSocket;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -47,14 +45,15 @@ public final class ApiServer {
     }
 
     /**
-     * Serves on {@code fd}, a Unix stream socket already bound to {@code path} and listening (socket activation):
-     * nothing is bound, chmod'ed or renamed, and closing the server leaves the socket file to its owner.
+     * Serves on {@code socket}, a Unix stream socket already bound to {@code path} and listening (socket
+     * activation): nothing is bound, chmod'ed or renamed, and closing the server leaves the socket file to its
+     * owner. The server's channel takes the socket over.
      */
-    public Future<Void> listenInherited(int fd, Path path) {
+    public Future<Void> listenInherited(UnixSocket socket, Path path) {
         Future<Void> ready = checkTransport();
         if (ready.failed()) return ready;
         this.socketPath = path;
-        ((GuardedTransport.Spi) ((VertxInternal) vertx).transport()).inherit(fd);
+        ((GuardedTransport.Spi) ((VertxInternal) vertx).transport()).inherit(socket);
         server = vertx.createNetServer().connectHandler(this::accept);
         return server.listen(SocketAddress.domainSocketAddress(path.toString())).mapEmpty();
     }
@@ -117,10 +116,9 @@ public final class ApiServer {
     }
 
     private void accept(NetSocket so) {
-        Channel ch = ((NetSocketInternal) so).channelHandlerContext().channel();
-        Posix.PeerCred peer;
+        PeerCredentials peer;
         try {
-            peer = Posix.peerCred(((EpollDomainSocketChannel) ch).fd().intValue());
+            peer = EpollChannels.peerCredentials(so);
         } catch (PosixException e) {
             so.close();
             return;
@@ -161,7 +159,7 @@ public final class ApiServer {
     }
 
     /** A connection refused at accept, here or by the {@link AcceptGuard}: counted by code and limit, and audited. */
-    private void refused(Posix.PeerCred peer, String limit, int code, String message) {
+    private void refused(PeerCredentials peer, String limit, int code, String message) {
         service.metrics().connectionRefused(code, limit);
         service.audit().refusedConnection(Who.of(peer.pid(), peer.uid(), peer.gid()), limit, code, message);
     }

@@ -9,8 +9,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.vfioexport.device.Export;
 import org.vfioexport.events.Cause;
-import org.vfioexport.ffm.posix.Posix;
-import org.vfioexport.ffm.posix.PosixException;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.kernel.KernelException;
 
 import java.math.BigInteger;
@@ -329,14 +328,14 @@ final class Dispatcher {
      * and its response becomes -32005; if it was already released (device closed, shutdown) it is -32006.
      */
     private void sendWithExports(Object responses, List<Outcome> withFds) {
-        int[] fds = new int[withFds.size()];
+        Fd[] fds = new Fd[withFds.size()];
         int n = 0;
         for (Outcome o : withFds) {
             Export e = o.export;
             RpcException failed;
             try {
-                int fd = e.dupFd();
-                if (fd >= 0) {
+                Fd fd = e.dupFd();
+                if (fd != null) {
                     fds[n] = fd;
                     o.response.getJsonObject("result").put("fd_index", n);
                     n++;
@@ -354,23 +353,13 @@ final class Dispatcher {
             o.response.remove("result");
             o.response.put("error", failed.toJson());
         }
-        int[] sent = java.util.Arrays.copyOf(fds, n);
+        Fd[] sent = java.util.Arrays.copyOf(fds, n);
         Buffer bytes = line(responses);
         if (sent.length == 0) {
             writer.write(bytes);
             return;
         }
-        writer.writeWithFds(bytes, sent, () -> {
-            for (int fd : sent) closeQuietly(fd);
-        });
-    }
-
-    private static void closeQuietly(int fd) {
-        try {
-            Posix.close(fd);
-        } catch (PosixException e) {
-            log.warn("close({}): {}", fd, e.getMessage());
-        }
+        writer.writeWithFds(bytes, sent, () -> Fd.closeQuietly(sent));
     }
 
     private static RpcException invalid(String why) {

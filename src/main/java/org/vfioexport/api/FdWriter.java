@@ -1,9 +1,6 @@
 package org.vfioexport.api;
 
 import io.netty.buffer.Unpooled;
-import io.netty.channel.Channel;
-import io.netty.channel.ChannelOutboundBuffer;
-import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -14,7 +11,7 @@ import io.vertx.core.net.NetSocket;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.vfioexport.ffm.posix.Errno;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.ffm.posix.PosixException;
 
 import java.util.ArrayDeque;
@@ -24,8 +21,8 @@ import java.util.function.IntConsumer;
 
 /**
  * The only way bytes leave one connection: responses, events and lines that carry fds, in the order they were
- * written. Lines with fds go out with one {@code sendmsg} on the socket's raw fd, the fds attached to the line's
- * first byte; every other line goes through Netty.
+ * written. Lines with fds go out with one {@code sendmsg} on the connection's socket ({@link FdSink}), the fds
+ * attached to the line's first byte; every other line goes through Netty.
  *
  * <p>Order is kept by never calling {@code sendmsg} while Netty still holds bytes: an fd line waits (and every
  * line after it waits behind it) until Netty's outbound buffer is empty. Netty cannot be asked to wake us when the
@@ -41,15 +38,16 @@ public final class FdWriter {
     /** Lines queued here (not yet in Netty) beyond which the writer reports itself full. */
     private static final int QUEUE_HIGH_WATER = 1024;
 
-    private record Item(Buffer line, int[] fds, Runnable done) {}
+    private record Item(Buffer line, Fd[] fds, Runnable done) {}
+
+    private static final Fd[] NO_FDS = new Fd[0];
 
     private static final IntConsumer NO_COUNT = d -> { };
 
     private final Vertx vertx;
     private final Context context;
     private final NetSocket socket;
-    private final Channel channel;
-    private final int sockFd;
+    private final FdSink sink;
     private final ArrayDeque<Item> queue = new ArrayDeque<>();
     private final List<Runnable> drainListeners = new ArrayList<>();
     private boolean waiting;
@@ -72,11 +70,7 @@ public final class FdWriter {
         this.vertx = vertx;
         this.context = vertx.getOrCreateContext();
         this.socket = socket;
-        this.channel = ((NetSocketInternal) socket).channelHandlerContext().channel();
-        if (!(channel instanceof EpollDomainSocketChannel ep)) {
-            throw new IllegalStateException("fd passing needs the native epoll transport, got " + channel.getClass().getName());
-        }
-        this.sockFd = ep.fd().intValue();
+        this.sink = EpollChannels.sink(socket);
         socket.drainHandler(v -> notifyDrained());
     }
 
@@ -105,7 +99,7 @@ public final class FdWriter {
         if (sentUnreceived == 0 || closed) return;
         int unread;
         try {
-            unread = Posix.unreadByPeer(sockFd);
+            unread = sink.unreadByPeer();
         } catch (PosixException e) {
             return; // the socket is going away; close() settles the count
         }
@@ -125,19 +119,19 @@ public final class FdWriter {
      * writer was closed): e.g. to close the connection after its last response.
      */
     public void afterWritten(Runnable r) {
-        enqueue(new Item(null, new int[0], r));
+        enqueue(new Item(null, NO_FDS, r));
     }
 
     /** Queues a line without fds. */
     public void write(Buffer line) {
-        enqueue(new Item(line, new int[0], null));
+        enqueue(new Item(line, NO_FDS, null));
     }
 
     /**
      * Queues a line whose first byte carries {@code fds}. {@code done} runs once the line went out or can no
      * longer go out (connection closed): only then may the caller close the fds.
      */
-    public void writeWithFds(Buffer line, int[] fds, Runnable done) {
+    public void writeWithFds(Buffer line, Fd[] fds, Runnable done) {
         enqueue(new Item(line, fds.clone(), done));
     }
 
@@ -201,22 +195,17 @@ public final class FdWriter {
 
     /** Half-closes the connection (the client reads what was sent, then EOF); false if it is already closed. */
     public boolean shutdownOutput() {
-        if (!(channel instanceof EpollDomainSocketChannel ep) || !ep.isActive()) return false;
-        ep.shutdownOutput();
-        return true;
+        return sink.shutdownOutput();
     }
 
     /** Bytes written and not yet handed to the kernel: queued here, and held by Netty. */
     public long pendingBytes() {
-        ChannelOutboundBuffer ob = channel.unsafe().outboundBuffer();
-        return queuedBytes + (ob == null ? 0 : ob.totalPendingWriteBytes());
+        return queuedBytes + sink.transportPendingBytes();
     }
 
     /** True when nothing is queued here nor in Netty: everything written has reached the kernel. */
     public boolean isFlushed() {
-        if (!queue.isEmpty()) return false;
-        ChannelOutboundBuffer ob = channel.unsafe().outboundBuffer();
-        return ob == null || ob.isEmpty();
+        return queue.isEmpty() && sink.transportEmpty();
     }
 
     public boolean isClosed() {
@@ -253,14 +242,13 @@ public final class FdWriter {
                 socket.write(it.line);
                 continue;
             }
-            ChannelOutboundBuffer ob = channel.unsafe().outboundBuffer();
-            if (ob == null) { // the channel is closed
+            if (!sink.isOpen()) { // the channel is closed
                 abort();
                 return;
             }
-            // Vert.x defers flushes while it handles a read batch; unflushed writes would be invisible to isEmpty()
-            channel.flush();
-            if (!ob.isEmpty()) {
+            // Vert.x defers flushes while it handles a read batch; unflushed writes would be invisible otherwise
+            sink.flush();
+            if (!sink.transportEmpty()) {
                 waitsForNetty++;
                 waiting = true;
                 ((NetSocketInternal) socket).writeMessage(Unpooled.EMPTY_BUFFER).onComplete(r -> {
@@ -273,11 +261,11 @@ public final class FdWriter {
             byte[] bytes = it.line.getBytes();
             long n;
             try {
-                n = Posix.sendWithFds(sockFd, bytes, 0, bytes.length, it.fds, Posix.MSG_DONTWAIT);
+                n = sink.sendWithFds(bytes, it.fds);
             } catch (PosixException e) {
-                // EPIPE/ECONNRESET: the peer is gone; ETOOMANYREFS: the peer holds too many fds in flight (it does
-                // not read) and we can never send it more. Either way the connection is over.
-                if (Errno.ETOOMANYREFS.is(e.errno())) {
+                // PeerClosedException: the peer is gone; ETOOMANYREFS: the peer holds too many fds in flight (it
+                // does not read) and we can never send it more. Either way the connection is over.
+                if (e.is(Errno.ETOOMANYREFS)) {
                     log.warn("closing a connection that does not read its fds (ETOOMANYREFS)");
                 }
                 abort();

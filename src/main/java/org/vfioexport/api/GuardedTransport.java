@@ -8,7 +8,6 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelOutboundHandlerAdapter;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.socket.DatagramChannel;
@@ -17,6 +16,7 @@ import io.vertx.core.net.ClientOptionsBase;
 import io.vertx.core.net.NetServerOptions;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.core.transport.Transport;
+import org.vfioexport.ffm.posix.UnixSocket;
 
 import java.util.concurrent.ThreadFactory;
 
@@ -101,8 +101,8 @@ public final class GuardedTransport implements Transport {
         private final io.vertx.core.spi.transport.Transport d;
         /** Where this transport's guards report turned-away connections (the daemon's metrics and audit). */
         private volatile AcceptGuard.Refusals refusals = AcceptGuard.Refusals.NONE;
-        /** An inherited listening socket to serve on instead of creating one, or -1. */
-        private volatile int inherited = -1;
+        /** An inherited listening socket to serve on instead of creating one, or null. */
+        private volatile UnixSocket inherited;
 
         Spi(io.vertx.core.spi.transport.Transport delegate) {
             this.d = delegate;
@@ -175,21 +175,21 @@ public final class GuardedTransport implements Transport {
 
         @Override
         public ChannelFactory<? extends ServerChannel> serverChannelFactory(boolean domainSocket) {
-            int fd = inherited;
-            if (!domainSocket || fd < 0) return d.serverChannelFactory(domainSocket);
+            UnixSocket socket = inherited;
+            if (!domainSocket || socket == null) return d.serverChannelFactory(domainSocket);
             return () -> {
                 // Netty's own constructor for a socket created elsewhere: active, so it reads (accepts) as soon
                 // as it registers; EpollServerDomainSocketChannel is final, so the bind the bootstrap still
                 // issues is answered in the pipeline instead of in an overridden doBind
-                EpollServerDomainSocketChannel ch = new EpollServerDomainSocketChannel(fd, true);
+                ServerChannel ch = EpollChannels.serverChannelOn(socket);
                 ch.pipeline().addLast(new InheritedBind());
                 return ch;
             };
         }
 
-        /** The next Unix-domain listener is the already listening socket {@code fd} (socket activation). */
-        void inherit(int fd) {
-            inherited = fd;
+        /** The next Unix-domain listener is the already listening {@code socket} (socket activation). */
+        void inherit(UnixSocket socket) {
+            inherited = socket;
         }
 
         @Override

@@ -2,7 +2,7 @@ package org.vfioexport.api;
 
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.PeerCredentials;
 
 import java.util.HashSet;
 import java.util.Set;
@@ -60,7 +60,7 @@ public record Policy(Set<Integer> allowUids, Set<Integer> allowGids, boolean all
     }
 
     /** By uid, by primary gid or any supplementary group (SO_PEERGROUPS), or as the daemon's own user. */
-    public boolean allows(Posix.PeerCred c) {
+    public boolean allows(PeerCredentials c) {
         if (allowUids.contains(c.uid()) || (allowDaemonUser && c.uid() == daemonUid)) return true;
         for (int g : allowGids) if (c.inGroup(g)) return true;
         return false;

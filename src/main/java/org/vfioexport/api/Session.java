@@ -17,7 +17,7 @@ import org.vfioexport.events.Cause;
 import org.vfioexport.events.JsonEncoding;
 import org.vfioexport.events.Subscription;
 import org.vfioexport.kernel.Importer;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.PeerCredentials;
 
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -36,7 +36,7 @@ public final class Session implements Watcher {
     private final Context context;
     private final NetSocket socket;
     private final FdWriter writer;
-    private final Posix.PeerCred peer;
+    private final PeerCredentials peer;
     /** The peer for the audit journal, its executable read now: a pid reused later cannot change it. */
     private final Who who;
     private final UserAccounts.Account account;
@@ -57,7 +57,7 @@ public final class Session implements Watcher {
     private Dispatcher dispatcher;
 
     /** {@code account} is the peer's, with this connection already counted in it. */
-    Session(Service service, Vertx vertx, NetSocket socket, FdWriter writer, Posix.PeerCred peer,
+    Session(Service service, Vertx vertx, NetSocket socket, FdWriter writer, PeerCredentials peer,
             UserAccounts.Account account) {
         this.service = service;
         this.context = vertx.getOrCreateContext();
@@ -84,7 +84,7 @@ public final class Session implements Watcher {
         return service;
     }
 
-    public Posix.PeerCred peer() {
+    public PeerCredentials peer() {
         return peer;
     }
 

@@ -140,9 +140,9 @@ public final class Daemon {
             if (activation == null) {
                 await(server.listen(socket, config.socketMode(), config.socketGroup()), "listening on " + socket);
             } else {
-                await(server.listenInherited(activation.fd(), socket), "serving the inherited socket " + socket);
-                log.info("socket-activated: serving {} (fd {}), whose mode and owner systemd sets", socket,
-                        activation.fd());
+                await(server.listenInherited(activation.socket(), socket), "serving the inherited socket " + socket);
+                log.info("socket-activated: serving {} ({}), whose mode and owner systemd sets", socket,
+                        activation.socket());
             }
             return new Daemon(vertx, k, lock, devices, service, server, socket, audit, metricsServer, activation != null);
         } catch (StartupException | RuntimeException e) {

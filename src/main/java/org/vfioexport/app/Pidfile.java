@@ -1,6 +1,6 @@
 package org.vfioexport.app;
 
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.FileFd;
 import org.vfioexport.ffm.posix.PosixException;
 
 import java.io.IOException;
@@ -23,24 +23,21 @@ final class Pidfile implements AutoCloseable {
 
     static Pidfile write(Path path) throws StartupException {
         if (Files.isSymbolicLink(path)) throw new StartupException("refusing the pidfile " + path + ": it is a symlink");
-        int fd;
+        FileFd fd;
         try {
-            fd = Posix.open(path.toString(), Posix.O_WRONLY | Posix.O_CREAT | Posix.O_TRUNC | Posix.O_CLOEXEC
-                    | Posix.O_NOFOLLOW, 0644);
+            fd = FileFd.open(path, FileFd.O_WRONLY | FileFd.O_CREAT | FileFd.O_TRUNC | FileFd.O_NOFOLLOW, 0644);
         } catch (PosixException e) {
             throw new StartupException("cannot write the pidfile " + path + ": " + e.getMessage(), e);
         }
         Pidfile p = new Pidfile(path);
         try {
-            Files.writeString(Path.of("/proc/self/fd/" + fd), p.pid, StandardCharsets.US_ASCII);
+            byte[] pid = p.pid.getBytes(StandardCharsets.US_ASCII);
+            long n = fd.pwrite(pid, 0); // through the fd opened without following a link, never by path again
+            if (n != pid.length) throw new IOException("short write (" + n + " of " + pid.length + " bytes)");
         } catch (IOException e) {
             throw new StartupException("cannot write the pidfile " + path + ": " + e.getMessage(), e);
         } finally {
-            try {
-                Posix.close(fd);
-            } catch (PosixException ignored) {
-                // the write above is what matters
-            }
+            FileFd.closeQuietly(fd); // the write above is what matters
         }
         return p;
     }

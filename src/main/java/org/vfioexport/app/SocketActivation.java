@@ -1,8 +1,8 @@
 package org.vfioexport.app;
 
-import org.vfioexport.ffm.posix.Errno;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.Host;
 import org.vfioexport.ffm.posix.PosixException;
+import org.vfioexport.ffm.posix.UnixSocket;
 
 import java.nio.file.Path;
 import java.util.Map;
@@ -12,9 +12,10 @@ import java.util.Map;
  * least 1, the listening socket is fd 3 (SD_LISTEN_FDS_START), bound and listening already, owned by systemd (or
  * {@code systemd-socket-activate}). The daemon serves on it as it is: it does not bind, chmod, chgrp or unlink it
  * (the .socket unit's SocketMode=/SocketGroup= decide who may connect), and takes no socket lock, since systemd
- * holds the socket for every run of the service.
+ * holds the socket for every run of the service. The daemon's server channel takes the socket over (and closes it
+ * at shutdown); this record only carries it there.
  */
-public record SocketActivation(int fd, Path path) {
+public record SocketActivation(UnixSocket socket, Path path) {
     /** SD_LISTEN_FDS_START. */
     static final int FIRST_FD = 3;
 
@@ -43,33 +44,31 @@ public record SocketActivation(int fd, Path path) {
             throw new StartupException("socket activation: " + n + " sockets passed (LISTEN_FDS=" + n
                     + "); vfio-exportd serves exactly one (one ListenStream= in the .socket unit)");
         }
-        SocketActivation activation = check(FIRST_FD);
-        for (String v : new String[] {"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"}) Posix.unsetenv(v);
+        SocketActivation activation = check(UnixSocket.adoptSocket(FIRST_FD));
+        for (String v : new String[] {"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"}) Host.unsetenv(v);
         return activation;
     }
 
-    /** fd as a listening Unix stream socket bound to a path, made close-on-exec; refused otherwise. */
-    static SocketActivation check(int fd) throws StartupException {
-        String what = "socket activation: fd " + fd;
+    /** The inherited fd as a listening Unix stream socket bound to a path, made close-on-exec; refused otherwise. */
+    static SocketActivation check(UnixSocket socket) throws StartupException {
+        String what = "socket activation: fd " + FIRST_FD;
         try {
-            int domain = Posix.getsockoptInt(fd, Posix.SO_DOMAIN);
-            int type = Posix.getsockoptInt(fd, Posix.SO_TYPE);
-            if (domain != Posix.AF_UNIX || type != Posix.SOCK_STREAM) {
-                throw new StartupException(what + " is not a Unix stream socket (domain " + domain + ", type " + type
-                        + "); the .socket unit needs ListenStream=/absolute/path");
+            if (!socket.isUnixStream()) {
+                throw new StartupException(what + " is not a Unix stream socket"
+                        + "; the .socket unit needs ListenStream=/absolute/path");
             }
-            if (Posix.getsockoptInt(fd, Posix.SO_ACCEPTCONN) == 0) {
+            if (!socket.isListening()) {
                 throw new StartupException(what + " is a Unix stream socket that is not listening");
             }
-            String name = Posix.unixSocketName(fd);
+            String name = socket.localName();
             if (name.isEmpty() || name.startsWith("@")) {
                 throw new StartupException(what + " is not bound to a path (" + (name.isEmpty() ? "unnamed" : name)
                         + "); the .socket unit needs ListenStream=/absolute/path");
             }
-            Posix.fcntl(fd, Posix.F_SETFD, Posix.FD_CLOEXEC);
-            return new SocketActivation(fd, Path.of(name));
+            socket.setCloseOnExec();
+            return new SocketActivation(socket, Path.of(name));
         } catch (PosixException e) {
-            throw new StartupException(what + " is not a listening Unix socket (" + Errno.describe(e.errno()) + ")", e);
+            throw new StartupException(what + " is not a listening Unix socket: " + e.errnoDescription(), e);
         }
     }
 }

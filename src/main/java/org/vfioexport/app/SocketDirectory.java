@@ -1,7 +1,7 @@
 package org.vfioexport.app;
 
-import org.vfioexport.ffm.posix.Errno;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.FileFd;
+import org.vfioexport.ffm.posix.FileStat;
 import org.vfioexport.ffm.posix.PosixException;
 
 import java.io.IOException;
@@ -27,8 +27,8 @@ import java.nio.file.attribute.PosixFilePermissions;
 final class SocketDirectory {
     private SocketDirectory() {}
 
-    /** Creates {@code dir} if missing, checks it, and returns an fd of it (O_RDONLY, close-on-exec). */
-    static int open(Path dir, int daemonUid) throws StartupException {
+    /** Creates {@code dir} if missing, checks it, and returns it open (read-only, close-on-exec); the caller closes it. */
+    static FileFd open(Path dir, int daemonUid) throws StartupException {
         create(dir);
         try {
             if (Files.isSymbolicLink(dir)) {
@@ -41,34 +41,34 @@ final class SocketDirectory {
         } catch (IOException e) {
             throw new StartupException("cannot inspect the socket directory " + dir + ": " + e.getMessage(), e);
         }
-        int fd;
+        FileFd fd;
         try {
-            fd = Posix.open(dir.toString(), Posix.O_RDONLY | Posix.O_CLOEXEC, 0);
+            fd = FileFd.open(dir, FileFd.O_RDONLY, 0);
         } catch (PosixException e) {
-            throw new StartupException("cannot open the socket directory " + dir + " (" + Errno.describe(e.errno()) + ")", e);
+            throw new StartupException("cannot open the socket directory " + dir + ": " + e.errnoDescription(), e);
         }
         try {
-            Posix.FileStat st = Posix.fstat(fd);
+            FileStat st = fd.stat();
             String problem = problemWith(st, daemonUid);
             if (problem != null) throw new StartupException("refusing the socket directory " + dir + ": " + problem);
             return fd;
         } catch (StartupException | RuntimeException e) {
-            SocketLock.closeQuietly(fd);
+            FileFd.closeQuietly(fd);
             throw e;
         } catch (PosixException e) {
-            SocketLock.closeQuietly(fd);
-            throw new StartupException("cannot inspect the socket directory " + dir + " (" + Errno.describe(e.errno()) + ")", e);
+            FileFd.closeQuietly(fd);
+            throw new StartupException("cannot inspect the socket directory " + dir + ": " + e.errnoDescription(), e);
         }
     }
 
     /** Null when the rule holds, else what breaks it. */
-    private static String problemWith(Posix.FileStat st, int daemonUid) {
+    private static String problemWith(FileStat st, int daemonUid) {
         if (!st.isDirectory()) return "it is not a directory";
         if (!trusted(st.uid(), daemonUid)) {
             return "it is owned by uid " + st.uid() + " (it must be root's" + (daemonUid == 0 ? "" : " or uid " + daemonUid + "'s")
                     + ": its owner could replace the socket and the lock)";
         }
-        boolean sticky = (st.mode() & Posix.FileStat.S_ISVTX) != 0;
+        boolean sticky = (st.mode() & FileStat.S_ISVTX) != 0;
         if ((st.mode() & 022) != 0 && !sticky) {
             return "its mode " + Integer.toOctalString(st.mode() & 07777) + " lets group or others replace the socket "
                     + "and the lock (make it 0755, or sticky like /tmp)";

@@ -1,13 +1,10 @@
 package org.vfioexport.app;
 
-import org.vfioexport.ffm.posix.Errno;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.FileFd;
+import org.vfioexport.ffm.posix.FileStat;
 import org.vfioexport.ffm.posix.PosixException;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.net.ConnectException;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.SocketChannel;
@@ -24,10 +21,10 @@ import java.nio.file.attribute.PosixFileAttributes;
  */
 public final class SocketLock implements AutoCloseable {
     private final Path lockPath;
-    private final int fd;
+    private final FileFd fd;
     private final boolean removedStale;
 
-    private SocketLock(Path lockPath, int fd, boolean removedStale) {
+    private SocketLock(Path lockPath, FileFd fd, boolean removedStale) {
         this.lockPath = lockPath;
         this.fd = fd;
         this.removedStale = removedStale;
@@ -47,28 +44,27 @@ public final class SocketLock implements AutoCloseable {
         Path lock = lockPathOf(socket);
         int uid = Daemon.daemonUid();
         Path absolute = socket.toAbsolutePath();
-        int dirFd = SocketDirectory.open(absolute.getParent(), uid);
-        int fd;
-        try { // O_NONBLOCK: a FIFO or device planted there is not waited on (and then refused as not a regular file)
-            fd = Posix.openat(dirFd, lock.getFileName().toString(),
-                    Posix.O_RDWR | Posix.O_CREAT | Posix.O_NOFOLLOW | Posix.O_NONBLOCK | Posix.O_CLOEXEC, 0644);
+        FileFd fd;
+        try (FileFd dir = SocketDirectory.open(absolute.getParent(), uid)) {
+            // O_NONBLOCK: a FIFO or device planted there is not waited on (and then refused as not a regular file)
+            fd = dir.openat(lock.getFileName().toString(),
+                    FileFd.O_RDWR | FileFd.O_CREAT | FileFd.O_NOFOLLOW | FileFd.O_NONBLOCK, 0644);
         } catch (PosixException e) {
-            throw new StartupException(switch (Errno.of(e.errno())) {
+            throw new StartupException(switch (e.errnoValue()) {
                 case ELOOP -> "refusing the lock file " + lock + ": it is a symbolic link (remove it)";
                 case EISDIR -> "refusing the lock file " + lock + ": it is a directory, not a regular file (remove it)";
-                case null, default -> "cannot open the lock file " + lock + " (" + Errno.describe(e.errno()) + ")";
+                case null, default -> "cannot open the lock file " + lock + ": " + e.errnoDescription();
             }, e);
-        } finally {
-            closeQuietly(dirFd);
         }
         try {
             checkLockFile(fd, lock, uid);
+            boolean locked;
             try {
-                Posix.flock(fd, Posix.LOCK_EX | Posix.LOCK_NB);
+                locked = fd.tryLockExclusive();
             } catch (PosixException e) {
-                if (!Errno.EAGAIN.is(e.errno())) { // EWOULDBLOCK
-                    throw new StartupException("flock(" + lock + ") failed (" + Errno.describe(e.errno()) + ")", e);
-                }
+                throw new StartupException("flock(" + lock + ") failed: " + e.errnoDescription(), e);
+            }
+            if (!locked) {
                 throw new StartupException("another vfio-exportd" + ownerOf(fd) + " holds " + lock
                         + ": it is serving " + socket + "; stop it first or choose another --socket");
             }
@@ -76,17 +72,17 @@ public final class SocketLock implements AutoCloseable {
             boolean stale = clearStale(socket);
             return new SocketLock(lock, fd, stale);
         } catch (StartupException | RuntimeException e) {
-            closeQuietly(fd);
+            FileFd.closeQuietly(fd);
             throw e;
         } catch (IOException e) {
-            closeQuietly(fd);
+            FileFd.closeQuietly(fd);
             throw new StartupException("cannot write the lock file " + lock + ": " + e.getMessage(), e);
         }
     }
 
     /** The open lock file must be a regular file, the daemon's own, with no other name (no planted hard link). */
-    private static void checkLockFile(int fd, Path lock, int uid) throws StartupException, PosixException {
-        Posix.FileStat st = Posix.fstat(fd);
+    private static void checkLockFile(FileFd fd, Path lock, int uid) throws StartupException, PosixException {
+        FileStat st = fd.stat();
         String problem = !st.isRegularFile() ? "it is not a regular file"
                 : st.uid() != uid ? "it is owned by uid " + st.uid() + ", not by the daemon's uid " + uid
                 : st.nlink() != 1 ? "it has " + st.nlink() + " hard links"
@@ -95,14 +91,11 @@ public final class SocketLock implements AutoCloseable {
     }
 
     /** Replaces the file's content with this process's pid, through the locked fd (never by path). */
-    private static void writePid(int fd) throws IOException {
+    private static void writePid(FileFd fd) throws IOException {
         byte[] pid = (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII);
-        Posix.ftruncate(fd, 0);
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment buf = a.allocateFrom(ValueLayout.JAVA_BYTE, pid);
-            long n = Posix.pwrite(fd, buf, pid.length, 0);
-            if (n != pid.length) throw new IOException("short write of the pid (" + n + " of " + pid.length + " bytes)");
-        }
+        fd.truncate(0);
+        long n = fd.pwrite(pid, 0);
+        if (n != pid.length) throw new IOException("short write of the pid (" + n + " of " + pid.length + " bytes)");
     }
 
     /** True if a stale socket file was removed. */
@@ -120,11 +113,9 @@ public final class SocketLock implements AutoCloseable {
     }
 
     /** " (pid N)" as the holder wrote it into the lock file, read through our own fd of it; empty if unknown. */
-    private static String ownerOf(int fd) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment buf = a.allocate(32);
-            long n = Posix.pread(fd, buf, buf.byteSize(), 0);
-            String pid = new String(buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.US_ASCII).trim();
+    private static String ownerOf(FileFd fd) {
+        try {
+            String pid = new String(fd.pread(32, 0), StandardCharsets.US_ASCII).trim();
             return pid.matches("[0-9]{1,10}") ? " (pid " + pid + ")" : "";
         } catch (PosixException e) {
             return "";
@@ -142,14 +133,6 @@ public final class SocketLock implements AutoCloseable {
     /** Releases the lock (the file stays: removing it would race with a daemon that is just opening it). */
     @Override
     public void close() {
-        closeQuietly(fd);
-    }
-
-    static void closeQuietly(int fd) {
-        try {
-            Posix.close(fd);
-        } catch (PosixException ignored) {
-            // nothing else to do with a failed close of our own lock fd
-        }
+        FileFd.closeQuietly(fd);
     }
 }

@@ -2,7 +2,7 @@ package org.vfioexport.app;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.Host;
 import org.vfioexport.ffm.posix.PosixException;
 
 import java.nio.charset.StandardCharsets;
@@ -43,7 +43,7 @@ final class SystemdNotify {
     private void send(String state) {
         if (socket == null) return;
         try {
-            Posix.sendDatagram(socket, state.getBytes(StandardCharsets.UTF_8));
+            Host.sendDatagram(socket, state.getBytes(StandardCharsets.UTF_8));
         } catch (PosixException e) {
             log.warn("cannot notify systemd on {}: {}", socket, e.getMessage());
         }

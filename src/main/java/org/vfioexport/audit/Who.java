@@ -1,7 +1,7 @@
 package org.vfioexport.audit;
 
 import io.vertx.core.json.JsonObject;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.Host;
 import org.vfioexport.ffm.posix.PosixException;
 
 /**
@@ -31,7 +31,7 @@ public record Who(long pid, int uid, int gid, String exe) {
     /** The target of {@code /proc/PID/exe}, or null. */
     static String exeOf(long pid) {
         try {
-            return Posix.readlink("/proc/" + pid + "/exe");
+            return Host.readlink(java.nio.file.Path.of("/proc/" + pid + "/exe"));
         } catch (PosixException e) {
             return null;
         }

@@ -5,7 +5,7 @@ import io.vertx.core.json.JsonObject;
 import org.vfioexport.client.vertx.ExportedBuffer;
 import org.vfioexport.client.vertx.RpcError;
 import org.vfioexport.client.vertx.VfioExportClient;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.ffm.posix.PosixException;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
@@ -70,11 +70,7 @@ final class ExportCommand implements Callable<Integer> {
                 announce(b, d);
                 return hold(c, b, interrupt);
             } finally {
-                try {
-                    Posix.close(b.fd());
-                } catch (PosixException ignored) {
-                    // exiting anyway
-                }
+                Fd.closeQuietly(b.fd()); // exiting anyway
             }
         }
     }
@@ -84,9 +80,9 @@ final class ExportCommand implements Callable<Integer> {
             cli.printJson(b.export());
             return;
         }
-        long size = Posix.lseek(b.fd(), 0, Posix.SEEK_END);
+        long size = b.fd().size();
         cli.out.println("exported " + b.id() + ": " + d + " region " + Long.toUnsignedString(region) + " "
-                + Cli.hex(offset) + "+" + Cli.hex(length) + ", state " + b.export().getString("state") + ", fd "
+                + Cli.hex(offset) + "+" + Cli.hex(length) + ", state " + b.export().getString("state") + ", "
                 + b.fd() + " (" + Sizes.human(size) + ")");
         cli.out.println("holding it; press Ctrl-C to release");
         cli.out.flush();

@@ -63,10 +63,10 @@ final class Failure {
         return status;
     }
 
-    /** {@code , EINVAL (22)} for an error whose data carries the kernel's errno, else nothing. */
+    /** {@code , EINVAL (errno 22)} for an error whose data carries the kernel's errno, else nothing. */
     static String errno(JsonObject data) {
         if (data == null || !(data.getValue("errno") instanceof Number n)) return "";
         String name = data.getValue("name") instanceof String s ? s : org.vfioexport.ffm.posix.Errno.nameOf(n.intValue());
-        return ", " + name + " (" + n.intValue() + ")";
+        return ", " + name + " (errno " + n.intValue() + ")";
     }
 }

@@ -2,6 +2,7 @@ package org.vfioexport.device;
 
 import io.vertx.core.Promise;
 import org.vfioexport.events.Cause;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaRange;
 import org.vfioexport.kernel.Importer;
@@ -108,14 +109,6 @@ public final class Export {
         return released;
     }
 
-    /**
-     * The service's own reference to the dma-buf, valid until the export is released. Send a duplicate of it,
-     * never this fd: the device closes it at release, whether or not a send is still queued.
-     */
-    public int fd() {
-        return buf.fd();
-    }
-
     DmaBuf buf() {
         return buf;
     }
@@ -152,12 +145,12 @@ public final class Export {
     }
 
     /**
-     * A close-on-exec duplicate of the dma-buf fd, for sending to a client, or -1 once release has begun. Safe from
+     * A close-on-exec duplicate of the dma-buf fd, for sending to a client, or null once release has begun. Safe from
      * any thread: a temporary reference keeps the device from closing the fd between the check and the dup.
      * Fails (EMFILE, ENFILE) when the daemon has no fd to spare; the export is then still alive.
      */
-    public int dupFd() throws KernelException {
-        if (!tryGet()) return -1;
+    public Fd dupFd() throws KernelException {
+        if (!tryGet()) return null;
         try {
             return buf.dup();
         } finally {

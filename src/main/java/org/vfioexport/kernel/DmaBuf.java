@@ -1,6 +1,7 @@
 package org.vfioexport.kernel;
 
 import org.vfioexport.ffm.posix.Errno;
+import org.vfioexport.ffm.posix.Fd;
 
 /**
  * A dma-buf file the kernel handed out: its fd in this process and its size. Closing drops this process's
@@ -13,10 +14,10 @@ public interface DmaBuf extends AutoCloseable {
     long size();
 
     /**
-     * A close-on-exec duplicate of the fd (a new file reference the caller owns and closes), or -1 if this
+     * A close-on-exec duplicate of the fd (a new file reference the caller owns and closes), or null if this
      * reference is already closed. Fails with the errno (EMFILE, ENFILE) when this process has no fd to spare.
      */
-    int dup() throws KernelException;
+    Fd dup() throws KernelException;
 
     /** Drops this reference. Idempotent: only the first call closes the fd. */
     @Override

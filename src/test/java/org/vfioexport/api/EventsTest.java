@@ -9,7 +9,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.vfioexport.client.vertx.ExportedBuffer;
 import org.vfioexport.client.vertx.Message;
 import org.vfioexport.client.vertx.VfioExportClient;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.testutil.TestDaemon;
 
 import java.nio.file.Path;
@@ -101,8 +101,8 @@ class EventsTest {
             }
             assertEquals(nvme + 1, nextNvme);
             assertEquals(gpu + 1, nextGpu);
-            Posix.close(a.fd());
-            Posix.close(b.fd());
+            a.fd().close();
+            b.fd().close();
         }
     }
 
@@ -121,7 +121,7 @@ class EventsTest {
                     "export.restored", "export.released"), types(mine));
             assertEquals(List.of("client", "memory-disable", "memory-enable", "reset", "reset", "client"),
                     mine.stream().map(e -> e.getString("cause")).toList());
-            Posix.close(a.fd());
+            a.fd().close();
         }
     }
 
@@ -150,7 +150,7 @@ class EventsTest {
             c.request("device.set_memory", device(NVME).put("enabled", true));
             assertEquals(List.of("export.restored", "export.restored", "export.restored", "device.state:ready"),
                     types(eventsUpTo(sub, NVME, seqOf(c, NVME))));
-            for (int fd : new int[] {a.fd(), b.fd(), late.fd()}) Posix.close(fd);
+            for (Fd fd : new Fd[] {a.fd(), b.fd(), late.fd()}) fd.close();
         }
     }
 
@@ -184,7 +184,7 @@ class EventsTest {
                     assertEquals(expected, before.size(), round + " " + req.getString("m") + ": events before the response: " + before);
                 }
             }
-            for (ExportedBuffer b : held) Posix.close(b.fd());
+            for (ExportedBuffer b : held) b.fd().close();
         }
     }
 
@@ -218,7 +218,7 @@ class EventsTest {
                 break;
             }
             assertEquals(8, nvmeBefore.size(), "every event of the reset before its response: " + nvmeBefore);
-            for (ExportedBuffer b : held) Posix.close(b.fd());
+            for (ExportedBuffer b : held) b.fd().close();
         }
     }
 
@@ -227,7 +227,7 @@ class EventsTest {
         try (VfioExportClient sub = daemon.connect()) {
             subscribe(sub, new JsonObject());
             String id;
-            int fd;
+            Fd fd;
             try (VfioExportClient owner = daemon.connect()) {
                 ExportedBuffer a = owner.export(GPU, 2, 0, 4096);
                 id = a.id();
@@ -239,7 +239,7 @@ class EventsTest {
             } while (!"export.released".equals(released.getString("type")));
             assertEquals(id, released.getString("export_id"));
             assertEquals("session-end", released.getString("cause"));
-            Posix.close(fd);
+            fd.close();
         }
     }
 
@@ -261,8 +261,8 @@ class EventsTest {
             }
             assertEquals(List.of("export.created", "export.released"), ofGone);
             assertEquals(List.of("export.created", "export.revoked", "export.restored"), ofKept);
-            Posix.close(gone.fd());
-            Posix.close(kept.fd());
+            gone.fd().close();
+            kept.fd().close();
         }
     }
 
@@ -314,7 +314,7 @@ class EventsTest {
             List<Object> ids = new ArrayList<>();
             for (int i = 0; i < 600; i++) ids.add(c.send("device.set_memory", device(NVME).put("enabled", i % 2 == 1)));
             for (Object id : ids) assertTrue(c.await(id).object().containsKey("result"));
-            for (ExportedBuffer b : held) Posix.close(b.fd());
+            for (ExportedBuffer b : held) b.fd().close();
             long head = seqOf(c, NVME);
             long next = 1;
             boolean sawLoss = false;

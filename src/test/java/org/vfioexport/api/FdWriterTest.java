@@ -9,6 +9,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.Wait;
 
@@ -77,15 +78,9 @@ class FdWriterTest {
                 for (int i = 0; i < n; i++) {
                     Buffer line = Buffer.buffer((i % 2 == 1 ? "f " : "p ") + i + " " + "x".repeat(i % 200) + "\n");
                     if (i % 2 == 1) {
-                        int fd = Posix.memfdCreate(TAG, Posix.MFD_CLOEXEC);
-                        Posix.ftruncate(fd, i + 1);
-                        w.writeWithFds(line, new int[] {fd}, () -> {
-                            try {
-                                Posix.close(fd);
-                            } catch (IOException e) {
-                                throw new UncheckedIOException(e);
-                            }
-                        });
+                        Fd fd = Fd.adopt(Posix.memfdCreate(TAG, Posix.MFD_CLOEXEC));
+                        Posix.ftruncate(fd.intValue(), i + 1);
+                        w.writeWithFds(line, new Fd[] {fd}, fd::close);
                     } else {
                         w.write(line);
                     }

@@ -12,7 +12,6 @@ import org.vfioexport.client.vertx.RpcError;
 import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.events.Event;
 import org.vfioexport.events.EventInvariants;
-import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.TestDaemon;
 
 import java.nio.file.Path;
@@ -142,8 +141,8 @@ class HandshakeTest {
             RpcError again = assertThrows(RpcError.class, () -> owner.request("export.quiesced", export(b.id())));
             assertEquals(-32008, again.code());
             assertEquals("no-handshake", again.data().getString("reason"));
-            Posix.close(b.fd());
-            Posix.close(gpu.fd());
+            b.fd().close();
+            gpu.fd().close();
         }
     }
 
@@ -178,8 +177,8 @@ class HandshakeTest {
             RpcError late = assertThrows(RpcError.class, () -> owner.request("export.quiesced", export(watched.id())));
             assertEquals(-32008, late.code());
             assertEquals("no-handshake", late.data().getString("reason"));
-            Posix.close(watched.fd());
-            Posix.close(unwatched.fd());
+            watched.fd().close();
+            unwatched.fd().close();
         }
     }
 
@@ -194,7 +193,7 @@ class HandshakeTest {
             subscribeFromTheStart(operator);
             Object resetId = operator.send("device.reset", reset(NVME, LONG));
             owner.nextNotification("export.revoking", WAIT);
-            Posix.close(b.fd());
+            b.fd().close();
             owner.close();
 
             JsonObject r = operator.await(resetId).object().getJsonObject("result");
@@ -240,8 +239,8 @@ class HandshakeTest {
             assertEquals(0, on.getInteger("acked"), on.encode());
             events.addAll(eventsUntilState(operator, "ready"));
             checkInvariants(events);
-            Posix.close(kept.fd());
-            Posix.close(dropped.fd());
+            kept.fd().close();
+            dropped.fd().close();
         }
     }
 
@@ -279,7 +278,7 @@ class HandshakeTest {
             assertEquals(false, owner.request("export.watch", export(b.id()).put("ack", false)).getBoolean("watching"));
             assertEquals(0, owner.request("device.reset", reset(NVME, LONG)).getInteger("timed_out"),
                     "nobody watches any more: no handshake, no wait");
-            Posix.close(b.fd());
+            b.fd().close();
         }
     }
 
@@ -300,7 +299,7 @@ class HandshakeTest {
             assertEquals(2, full.data().getInteger("max"));
             c.request("export.release", export(bs.get(0).id()));   // a released export's watch ends with it
             c.request("export.watch", export(bs.get(2).id()));
-            for (ExportedBuffer b : bs) Posix.close(b.fd());
+            for (ExportedBuffer b : bs) b.fd().close();
         }
     }
 
@@ -331,7 +330,7 @@ class HandshakeTest {
             JsonObject r = operator.await(resetId).object().getJsonObject("result");
             assertEquals(1, r.getInteger("acked"), r.encode());
             owner.request("importer.detach", new JsonObject().put("importer_id", imp));
-            Posix.close(b.fd());
+            b.fd().close();
         }
     }
 
@@ -434,7 +433,7 @@ class HandshakeTest {
             }
             second.close();
             for (VfioExportClient c : owners) c.close();
-            for (ExportedBuffer b : buffers) Posix.close(b.fd());
+            for (ExportedBuffer b : buffers) b.fd().close();
         }
     }
 
@@ -460,7 +459,7 @@ class HandshakeTest {
                     .findFirst().orElseThrow();
             assertEquals(1, revoked.getInteger("timed_out"), revoked.encode());
             assertEquals("shutdown", events.getLast().getString("cause"));
-            Posix.close(b.fd());
+            b.fd().close();
         }
     }
 }

@@ -7,7 +7,6 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vfioexport.client.vertx.ExportedBuffer;
-import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.client.vertx.RpcError;
 import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.testutil.TestDaemon;
@@ -70,7 +69,7 @@ class ImporterTest {
             RpcError gone = assertThrows(RpcError.class, () -> c.request("importer.detach", id(imp)));
             assertEquals(-32602, gone.code());
             assertEquals("importer_id", gone.data().getString("field"));
-            Posix.close(b.fd());
+            b.fd().close();
         }
     }
 
@@ -86,7 +85,7 @@ class ImporterTest {
             assertEquals(1, c.nextNotification("importer.invalidated", WAIT).getInteger("mapped"), "revoke");
             assertEquals(1, c.nextNotification("importer.invalidated", WAIT).getInteger("mapped"), "restore");
             assertEquals(0, c.request("importer.unmap", id(imp)).getInteger("mapped"));
-            Posix.close(b.fd());
+            b.fd().close();
         }
     }
 
@@ -106,7 +105,7 @@ class ImporterTest {
             } finally {
                 c.request("device.set_memory", new JsonObject().put("device", NVME).put("enabled", true));
             }
-            Posix.close(b.fd());
+            b.fd().close();
         }
     }
 
@@ -117,7 +116,7 @@ class ImporterTest {
             ExportedBuffer b = c.export(NVME, 2, 0x10000, 0x1000);
             String imp = c.request("importer.attach", new JsonObject().put("export_id", b.id())).getString("importer_id");
             c.request("importer.map", id(imp));
-            Posix.close(b.fd());
+            b.fd().close();
         }
         // the session's end releases the export and detaches the importer: nothing holds the kernel buffer
         long deadline = System.nanoTime() + WAIT * 1_000_000;

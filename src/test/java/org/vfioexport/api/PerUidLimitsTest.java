@@ -8,6 +8,7 @@ import org.vfioexport.client.vertx.ExportedBuffer;
 import org.vfioexport.client.vertx.Message;
 import org.vfioexport.client.vertx.RpcError;
 import org.vfioexport.client.vertx.VfioExportClient;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.Prometheus;
 import org.vfioexport.testutil.TestDaemon;
@@ -107,7 +108,7 @@ class PerUidLimitsTest {
                 Thread.onSpinWait();
             }
             ExportedBuffer b3 = b.export(GPU, 2, 8192, 4096);
-            for (ExportedBuffer x : List.of(a1, a2, b1, b2, b3)) Posix.close(x.fd());
+            for (ExportedBuffer x : List.of(a1, a2, b1, b2, b3)) x.fd().close();
         }
     }
 
@@ -149,18 +150,18 @@ class PerUidLimitsTest {
             for (int i = 0; i < 4; i++) batch.add(exportRequest(100 + i, i));
             c.sendLine(batch.encode());
             // the batch's response (4 fds) has reached the client's socket: not read yet
-            assertTrue(RawLines.awaitReadable(c.fd(), 10_000), "the batch's response never arrived");
-            int batchBytes = Posix.readableBytes(c.fd());
+            assertTrue(RawLines.awaitReadable(c.socket().intValue(), 10_000), "the batch's response never arrived");
+            int batchBytes = c.socket().readableBytes();
             c.sendLine(exportRequest(200, 5).encode());
             // its answer arrives behind the unread batch: only then may the client read
             long deadline = System.nanoTime() + 10_000_000_000L;
-            while (Posix.readableBytes(c.fd()) == batchBytes) {
+            while (c.socket().readableBytes() == batchBytes) {
                 assertTrue(System.nanoTime() < deadline, "no answer to the fifth export.create");
                 Thread.onSpinWait();
             }
             Message batchResponse = c.read(10_000);
             assertEquals(4, batchResponse.fds().length);
-            for (int fd : batchResponse.fds()) Posix.close(fd);
+            for (Fd fd : batchResponse.fds()) fd.close();
             Message refused = c.read(10_000);
             JsonObject err = refused.object().getJsonObject("error");
             assertEquals(-32005, err.getInteger("code"), refused.object().encode());
@@ -168,7 +169,7 @@ class PerUidLimitsTest {
             assertEquals(0, refused.fds().length);
             // everything is read now: the daemon sees an empty send queue and forgets those four
             ExportedBuffer next = c.export(NVME, 2, 0x10000, 4096);
-            Posix.close(next.fd());
+            next.fd().close();
         }
     }
 
@@ -178,7 +179,7 @@ class PerUidLimitsTest {
              VfioExportClient c = d.connect()) {
             Message ok = c.batch(exportBatch(253));
             assertEquals(253, ok.fds().length);
-            for (int fd : ok.fds()) Posix.close(fd);
+            for (Fd fd : ok.fds()) fd.close();
             for (int i = 0; i < 253; i++) {
                 assertEquals(i, ok.array().getJsonObject(i).getJsonObject("result").getInteger("fd_index"));
             }

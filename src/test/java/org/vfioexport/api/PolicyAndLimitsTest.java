@@ -8,7 +8,7 @@ import org.vfioexport.client.vertx.ExportedBuffer;
 import org.vfioexport.client.vertx.RpcError;
 import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.events.Cause;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.testutil.TestDaemon;
 
 import java.nio.file.Files;
@@ -50,7 +50,7 @@ class PolicyAndLimitsTest {
             // releasing makes room again
             a.request("export.release", new JsonObject().put("export_id", x.id()));
             ExportedBuffer w = a.export(NVME, 2, 8192, 4096);
-            for (int fd : new int[] {x.fd(), y.fd(), z.fd(), w.fd()}) Posix.close(fd);
+            for (Fd fd : new Fd[] {x.fd(), y.fd(), z.fd(), w.fd()}) fd.close();
         }
     }
 
@@ -84,7 +84,7 @@ class PolicyAndLimitsTest {
             assertEquals(-32002, assertThrows(RpcError.class,
                     () -> c.request("export.get", new JsonObject().put("export_id", x.id()))).code());
             assertEquals("closed", c.request("device.get", new JsonObject().put("device", GPU)).getString("state"));
-            Posix.close(x.fd());
+            x.fd().close();
         }
     }
 

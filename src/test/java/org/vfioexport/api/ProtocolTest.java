@@ -12,6 +12,7 @@ import org.vfioexport.client.vertx.ExportedBuffer;
 import org.vfioexport.client.vertx.Message;
 import org.vfioexport.client.vertx.RpcError;
 import org.vfioexport.client.vertx.VfioExportClient;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.TestDaemon;
 import org.vfioexport.testutil.Wait;
@@ -92,7 +93,7 @@ class ProtocolTest {
             ExportedBuffer b = c.export(NVME, 2, 0, 4096);
             assertEquals(before + 1, c.request("server.info").getInteger("exports"));
             c.request("export.release", new JsonObject().put("export_id", b.id()));
-            Posix.close(b.fd());
+            b.fd().close();
             assertTrue(c.request("server.info").containsKey("subscribers"));
         }
     }
@@ -148,9 +149,9 @@ class ProtocolTest {
             assertEquals("live", e.getString("state"));
             assertEquals(0, e.getInteger("fd_index"));
             assertTrue(e.getLong("created_seq") >= 1);
-            assertEquals(0x3000, Posix.lseek(b.fd(), 0, Posix.SEEK_END), "the fd's size is the export's");
+            assertEquals(0x3000, b.fd().size(), "the fd's size is the export's");
             // the client's copy, the service's own reference (and whatever the simulated kernel keeps)
-            long refs = TestDaemon.fdsOnSameFile(b.fd());
+            long refs = TestDaemon.fdsOnSameFile(b.fd().intValue());
             assertTrue(refs >= 2, "the service holds its own reference: " + refs);
 
             JsonObject got = c.request("export.get", new JsonObject().put("export_id", b.id()));
@@ -164,12 +165,12 @@ class ProtocolTest {
             JsonObject r = c.request("export.release", new JsonObject().put("export_id", b.id()));
             assertEquals(new JsonObject().put("export_id", b.id()).put("released", true), r);
             // only the client's copy is left: the service (and the kernel model behind it) closed theirs
-            Wait.untilEquals("the service to close its reference", 5000, 1L, () -> TestDaemon.fdsOnSameFile(b.fd()));
+            Wait.untilEquals("the service to close its reference", 5000, 1L, () -> TestDaemon.fdsOnSameFile(b.fd().intValue()));
             RpcError gone = error(c, "export.get", new JsonObject().put("export_id", b.id()));
             assertEquals(-32002, gone.code());
             assertEquals(b.id(), gone.data().getString("export_id"));
             assertEquals(-32002, error(c, "export.release", new JsonObject().put("export_id", b.id())).code());
-            Posix.close(b.fd());
+            b.fd().close();
         }
         Wait.untilEquals("no dma-buf fd left behind", 5000, base, TestDaemon::dmabufFds);
     }
@@ -219,7 +220,7 @@ class ProtocolTest {
             assertEquals("no such export: " + x.id(), e.getMessage());
             assertEquals(0, b.request("export.list").getJsonArray("exports").size());
             a.request("export.release", new JsonObject().put("export_id", x.id()));
-            Posix.close(x.fd());
+            x.fd().close();
         }
     }
 
@@ -231,8 +232,8 @@ class ProtocolTest {
             ExportedBuffer b = c.export(new JsonObject().put("device", GPU).put("region", 2).put("ranges", ranges)
                     .put("open_flags", new JsonArray().add("rdwr").add("cloexec")));
             assertEquals(12288, b.size());
-            assertEquals(12288, Posix.lseek(b.fd(), 0, Posix.SEEK_END));
-            Posix.close(b.fd());
+            assertEquals(12288, b.fd().size());
+            b.fd().close();
         }
     }
 
@@ -258,12 +259,12 @@ class ProtocolTest {
                 if (!String.valueOf(r.getValue("id")).startsWith("e")) continue;
                 JsonObject res = r.getJsonObject("result");
                 assertEquals(fdIndex, res.getInteger("fd_index"));
-                assertEquals(res.getLong("size"), Posix.lseek(m.fds()[fdIndex], 0, Posix.SEEK_END),
+                assertEquals(res.getLong("size"), m.fds()[fdIndex].size(),
                         "fd " + fdIndex + " is the export of " + r.getValue("id"));
                 fdIndex++;
             }
             assertEquals(-32601, rs.getJsonObject(4).getJsonObject("error").getInteger("code"));
-            for (int fd : m.fds()) Posix.close(fd);
+            for (Fd fd : m.fds()) fd.close();
             assertEquals(0, c.unclaimedFds());
         }
     }
@@ -452,16 +453,16 @@ class ProtocolTest {
                     default -> c.send("export.create", exportParams(NVME, 9, 0, 4096)); // fails in the kernel
                 });
             }
-            List<Integer> fds = new ArrayList<>();
+            List<Fd> fds = new ArrayList<>();
             for (Object id : ids) {
                 Message m = c.read(10_000);
                 assertEquals(id, m.object().getLong("id"), "responses in request order");
-                for (int fd : m.fds()) fds.add(fd);
+                for (Fd fd : m.fds()) fds.add(fd);
             }
             assertEquals(20, fds.size());
-            for (int fd : fds) {
-                assertEquals(4096, Posix.lseek(fd, 0, Posix.SEEK_END));
-                Posix.close(fd);
+            for (Fd fd : fds) {
+                assertEquals(4096, fd.size());
+                fd.close();
             }
         }
     }
@@ -484,7 +485,7 @@ class ProtocolTest {
             assertEquals(1, on.getInteger("restored"));
             assertEquals("live", c.request("export.get", new JsonObject().put("export_id", b.id())).getString("state"));
             c.request("export.release", new JsonObject().put("export_id", b.id()));
-            Posix.close(b.fd());
+            b.fd().close();
         }
     }
 
@@ -507,14 +508,14 @@ class ProtocolTest {
     void sessionEndReleasesExportsAndClosesTheServersFds() throws Exception {
         long base = TestDaemon.dmabufFds();
         int live = daemon.daemon().service().devices().liveExports();
-        List<Integer> mine = new ArrayList<>();
+        List<Fd> mine = new ArrayList<>();
         try (VfioExportClient c = daemon.connect()) {
             for (int i = 0; i < 5; i++) mine.add(c.export(GPU, 2, 0, 4096).fd());
             assertEquals(live + 5, daemon.daemon().service().devices().liveExports());
         }
         Wait.untilEquals("exports of a closed connection to be released", 10_000, live,
                 () -> daemon.daemon().service().devices().liveExports());
-        for (int fd : mine) Posix.close(fd);
+        for (Fd fd : mine) fd.close();
         Wait.untilEquals("the service's references to be closed", 10_000, base, TestDaemon::dmabufFds);
     }
 }

@@ -12,7 +12,6 @@ import org.vfioexport.events.Cause;
 import org.vfioexport.events.Event;
 import org.vfioexport.events.EventInvariants;
 import org.vfioexport.events.EventType;
-import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.TestDaemon;
 
 import java.nio.file.Path;
@@ -117,7 +116,7 @@ class ReleaseUnderResetTest {
             boolean first = true;
             do {
                 ExportedBuffer b = c.export(NVME, 2, offset, PG);
-                Posix.close(b.fd());
+                b.fd().close();
                 releases.add(c.send("export.release", new JsonObject().put("export_id", b.id())));
                 if (first) started.countDown();
                 first = false;

@@ -14,7 +14,6 @@ import org.vfioexport.events.Event;
 import org.vfioexport.events.EventInvariants;
 import org.vfioexport.events.EventType;
 import org.vfioexport.events.Scope;
-import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.TestDaemon;
 
 import java.nio.file.Path;
@@ -51,7 +50,7 @@ class ScopedSubscriptionTest {
 
     @AfterEach
     void stop() throws Exception {
-        for (ExportedBuffer b : buffers) Posix.close(b.fd());
+        for (ExportedBuffer b : buffers) b.fd().close();
         if (daemon != null) daemon.close();
     }
 

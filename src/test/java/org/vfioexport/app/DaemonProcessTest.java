@@ -9,7 +9,6 @@ import org.junit.jupiter.api.io.TempDir;
 import org.vfioexport.client.vertx.ExportedBuffer;
 import org.vfioexport.client.vertx.RpcError;
 import org.vfioexport.client.vertx.VfioExportClient;
-import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.Conf;
 import org.vfioexport.testutil.DaemonProcess;
 import org.vfioexport.testutil.SharedDirectoriesUnchanged;
@@ -58,7 +57,7 @@ class DaemonProcessTest {
         for (VfioExportClient c : warm) {
             ExportedBuffer b = c.export(NVME, 2, 0, 4096);
             c.request("export.release", new JsonObject().put("export_id", b.id()));
-            Posix.close(b.fd());
+            b.fd().close();
             c.close();
         }
         Wait.untilEquals("warm-up connections to close", 10_000, 1, () -> call(() -> clients(probe)));
@@ -106,8 +105,8 @@ class DaemonProcessTest {
             for (int i = 0; i < 100; i++) {
                 try (VfioExportClient c = d.connect()) {
                     ExportedBuffer b = c.export(i % 2 == 0 ? NVME : GPU, 2, 0, 8192);
-                    assertEquals(8192, Posix.lseek(b.fd(), 0, Posix.SEEK_END));
-                    Posix.close(b.fd());
+                    assertEquals(8192, b.fd().size());
+                    b.fd().close();
                 } // no release: the session's end does it
             }
             Wait.untilEquals("every export released by its session's end", 20_000, 0,
@@ -174,8 +173,8 @@ class DaemonProcessTest {
             assertEquals(List.of(a.id(), b.id()).stream().sorted().toList(), released.stream().sorted().toList());
             assertFalse(Files.exists(d.socket()), "the socket file is removed");
             assertTrue(sub.awaitClosed(10_000));
-            Posix.close(a.fd());
-            Posix.close(b.fd());
+            a.fd().close();
+            b.fd().close();
         } finally {
             d.close();
         }

@@ -7,7 +7,7 @@ import org.vfioexport.client.vertx.ExportedBuffer;
 import org.vfioexport.client.vertx.Message;
 import org.vfioexport.client.vertx.RpcError;
 import org.vfioexport.client.vertx.VfioExportClient;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.testutil.DaemonProcess;
 
 import java.io.IOException;
@@ -53,7 +53,7 @@ class FdExhaustionTest {
                 assertTrue(i < 400, "the daemon never ran out of fds under RLIMIT_NOFILE 200");
                 try {
                     ExportedBuffer b = c.export(GPU, 0, 0, 4096);
-                    Posix.close(b.fd());
+                    b.fd().close();
                     held.add(b.id());
                 } catch (RpcError e) {
                     boolean kernel = e.code() == -32000 && "EMFILE".equals(e.data().getString("name"));
@@ -86,7 +86,7 @@ class FdExhaustionTest {
     private static RpcError expectError(VfioExportClient c) throws IOException {
         try {
             ExportedBuffer b = c.export(GPU, 0, 0, 4096);
-            Posix.close(b.fd());
+            b.fd().close();
             throw new AssertionError("export " + b.id() + " succeeded with no fd free");
         } catch (RpcError e) {
             return e;
@@ -157,7 +157,7 @@ class FdExhaustionTest {
             } catch (IOException e) {
                 throw new AssertionError("after " + got + " of " + n + " answers (" + byKind + "): " + e.getMessage(), e);
             }
-            for (int fd : m.fds()) closeQuietly(fd);
+            Fd.closeQuietly(m.fds()); // the test only counts
             if (m.isNotification()) continue;
             JsonObject o = m.object();
             int id = o.getInteger("id");
@@ -205,11 +205,4 @@ class FdExhaustionTest {
         }
     }
 
-    private static void closeQuietly(int fd) {
-        try {
-            Posix.close(fd);
-        } catch (Exception ignored) {
-            // the test only counts
-        }
-    }
 }

@@ -6,7 +6,6 @@ import org.junit.jupiter.api.io.TempDir;
 import org.vfioexport.client.vertx.ExportedBuffer;
 import org.vfioexport.client.vertx.Message;
 import org.vfioexport.client.vertx.VfioExportClient;
-import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.DaemonProcess;
 
 import java.io.EOFException;
@@ -46,7 +45,7 @@ class ShutdownTest {
             VfioExportClient good = d.connect();
             good.request("events.subscribe", new JsonObject().put("devices", new io.vertx.core.json.JsonArray().add(NVME)));
             ExportedBuffer x = good.export(NVME, 2, 0, 4096);
-            Posix.close(x.fd());
+            x.fd().close();
             assertEquals("export.created", good.nextEvent(10_000).getString("type"));
 
             long t0 = System.nanoTime();

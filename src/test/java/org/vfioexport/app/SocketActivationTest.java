@@ -92,7 +92,7 @@ class SocketActivationTest {
         try {
             int rc = d.awaitExit(60_000);
             assertNotEquals(0, rc);
-            assertTrue(d.stderr().contains("socket activation: fd 3 is not a listening Unix socket (ENOTSOCK"),
+            assertTrue(d.stderr().contains("socket activation: fd 3 is not a listening Unix socket: ENOTSOCK (errno 88)"),
                     d.stderr());
             assertTrue(!Files.exists(dir.resolve("configured.sock")), "nothing bound instead");
         } finally {

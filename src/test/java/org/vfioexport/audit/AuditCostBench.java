@@ -6,7 +6,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vfioexport.client.vertx.ExportedBuffer;
 import org.vfioexport.client.vertx.VfioExportClient;
-import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.TestDaemon;
 
 import java.nio.file.Files;
@@ -76,7 +75,7 @@ class AuditCostBench {
         for (int i = 0; i < pairs; i++) {
             ExportedBuffer b = c.export(NVME, 2, 0, 4096);
             c.request("export.release", new JsonObject().put("export_id", b.id()));
-            Posix.close(b.fd());
+            b.fd().close();
         }
     }
 }

@@ -59,8 +59,8 @@ class AuditCrashTest {
             c.request("export.release", new JsonObject().put("export_id", a.id()));
             live = b.id();
             d.kill(); // answers wait for their records: both exports and the release are in the file already
-            Posix.close(a.fd());
-            Posix.close(b.fd());
+            a.fd().close();
+            b.fd().close();
         }
         try (DaemonProcess d = DaemonProcess.start(dir); VfioExportClient c = d.connect()) {
             String line = "the previous run (pid " + firstPid + ") " + DIED;
@@ -85,7 +85,7 @@ class AuditCrashTest {
                     .getJsonArray("records").size());
             // this run ends cleanly, with an export still held: released on record, with cause shutdown
             ExportedBuffer held = c.export(GPU, 2, 0, 4096);
-            Posix.close(held.fd());
+            held.fd().close();
             assertEquals(0, d.terminate(30_000));
             List<JsonObject> lines = Files.readAllLines(journal()).stream().map(JsonObject::new).toList();
             JsonObject release = lines.get(lines.size() - 2);
@@ -111,11 +111,11 @@ class AuditCrashTest {
             firstPid = d.pid();
             ExportedBuffer held = c.export(GPU, 0, 0, 4096);
             live = held.id();
-            Posix.close(held.fd());
+            held.fd().close();
             for (int i = 0; i < 40; i++) {
                 ExportedBuffer b = c.export(NVME, 2, 0, 4096);
                 c.request("export.release", new JsonObject().put("export_id", b.id()));
-                Posix.close(b.fd());
+                b.fd().close();
             }
             d.kill();
         }

@@ -85,7 +85,7 @@ class AuditJournalTest {
             c.request("device.set_memory", new JsonObject().put("device", GPU).put("enabled", false));
             c.request("export.release", new JsonObject().put("export_id", a.id()));
             RpcError again = assertThrows(RpcError.class, () -> c.request("export.release", new JsonObject().put("export_id", a.id())));
-            Posix.close(a.fd());
+            a.fd().close();
 
             List<JsonObject> all = queried(c, new JsonObject());
             assertEquals(List.of("daemon.start", "export.create", "export.create", "device.reset", "device.set_memory",
@@ -154,7 +154,7 @@ class AuditJournalTest {
             try (VfioExportClient c = d.connect()) {
                 ExportedBuffer b = c.export(NVME, 2, 0, 4096);
                 id = b.id();
-                Posix.close(b.fd());
+                b.fd().close();
             } // the connection ends: its export goes with it
             Wait.until("the session-end release in the journal", 10_000, () -> !call(() -> queried(probe,
                     new JsonObject().put("event", "export.release"))).isEmpty());
@@ -165,7 +165,7 @@ class AuditJournalTest {
             assertWho(r);
 
             ExportedBuffer live = probe.export(GPU, 2, 0, 4096);
-            Posix.close(live.fd());
+            live.fd().close();
             d.daemon().stop();
             List<JsonObject> all = records(journal(), 4);
             JsonObject shutdown = all.get(all.size() - 2);
@@ -181,11 +181,11 @@ class AuditJournalTest {
         Consumer<JsonObject> small = c -> c.put("audit", new JsonObject().put("max_bytes", 4096).put("keep", 2));
         try (TestDaemon d = TestDaemon.start(dir, small); VfioExportClient c = d.connect()) {
             ExportedBuffer held = c.export(GPU, 0, 0, 4096); // live across every rotation
-            Posix.close(held.fd());
+            held.fd().close();
             for (int i = 0; i < 60; i++) {
                 ExportedBuffer b = c.export(NVME, 2, 0, 4096);
                 c.request("export.release", new JsonObject().put("export_id", b.id()));
-                Posix.close(b.fd());
+                b.fd().close();
             }
             List<JsonObject> all = queried(c, new JsonObject().put("limit", 1000));
             List<JsonObject> retained = records(journal(), 5);
@@ -217,12 +217,12 @@ class AuditJournalTest {
     void queryFiltersByDeviceUidTimeAndPages() throws Exception {
         try (TestDaemon d = TestDaemon.start(dir); VfioExportClient c = d.connect()) {
             ExportedBuffer n = c.export(NVME, 2, 0, 4096);
-            Posix.close(n.fd());
+            n.fd().close();
             List<JsonObject> before = queried(c, new JsonObject());
             Instant middle = Instant.parse(before.get(before.size() - 1).getString("ts")).plusMillis(1);
             Wait.until("the clock to pass " + middle, 5_000, () -> Instant.now().isAfter(middle));
             ExportedBuffer g = c.export(GPU, 2, 0, 4096);
-            Posix.close(g.fd());
+            g.fd().close();
             c.request("device.reset", new JsonObject().put("device", NVME));
 
             assertEquals(List.of("export.create", "device.reset"), events(queried(c, new JsonObject().put("device", NVME))));
@@ -313,7 +313,7 @@ class AuditJournalTest {
             Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
             Files.setPosixFilePermissions(d.socket(), PosixFilePermissions.fromString("rw-rw-rw-"));
             ExportedBuffer mine = root.export(GPU, 2, 0, 4096);
-            Posix.close(mine.fd());
+            mine.fd().close();
             String py = String.join("\n",
                     "import socket, json, sys",
                     "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile('rb')",
@@ -365,7 +365,7 @@ class AuditJournalTest {
         try (TestDaemon d = TestDaemon.start(dir, c -> c.put("audit", new JsonObject().put("enabled", false)));
              VfioExportClient c = d.connect()) {
             ExportedBuffer b = c.export(NVME, 2, 0, 4096);
-            Posix.close(b.fd());
+            b.fd().close();
             assertFalse(c.request("rpc.methods").getJsonArray("methods").contains("audit.query"));
             assertEquals(-32601, assertThrows(RpcError.class, () -> query(c, new JsonObject())).code());
         }

@@ -135,7 +135,7 @@ class CliTest {
         Run none = finish(spawn(dir.resolve("nobody.sock"), "devices"));
         assertEquals(Exit.NO_DAEMON, none.exit());
         assertEquals("vfio-export: error: cannot connect to " + dir.resolve("nobody.sock")
-                + ": no such socket (is vfio-exportd running?), ENOENT (2)\n", none.err());
+                + ": no such socket (is vfio-exportd running?), ENOENT (errno 2)\n", none.err());
         assertEquals("", none.out());
     }
 
@@ -328,7 +328,7 @@ class CliTest {
     void kernelErrorsNameTheErrnoWithItsNumber() {
         Run r = inProcess("call", "export.create", "{\"device\":\"" + NVME + "\",\"region\":7,\"offset\":0,\"length\":4096}");
         assertEquals(Exit.RPC_ERROR, r.exit());
-        assertTrue(r.err().endsWith("(error -32000, ENODEV (19))\n"), r.err());
+        assertTrue(r.err().endsWith("(error -32000, ENODEV (errno 19))\n"), r.err());
     }
 
     @Test

@@ -6,7 +6,6 @@ import org.junit.jupiter.api.io.TempDir;
 import org.vfioexport.api.Session;
 import org.vfioexport.client.vertx.ExportedBuffer;
 import org.vfioexport.client.vertx.VfioExportClient;
-import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.TestDaemon;
 import org.vfioexport.testutil.Wait;
 
@@ -31,7 +30,7 @@ class DaemonLayoutTest {
         try (TestDaemon daemon = TestDaemon.start(dir); VfioExportClient a = daemon.connect();
              VfioExportClient b = daemon.connect()) {
             ExportedBuffer x = a.export(NVME, 2, 0, 4096);
-            Posix.close(x.fd());
+            x.fd().close();
             Wait.untilEquals("both connections' sessions", 20_000, 2, () -> daemon.daemon().service().sessions().size());
             List<Session> sessions = List.copyOf(daemon.daemon().service().sessions());
             for (String id : List.of(NVME, GPU)) {

@@ -104,7 +104,7 @@ abstract class DeviceSuite {
     @DisplayName("T2 a release begun before the reset reached it: skipped (no revoke) and released there, before any restore")
     void t2() {
         Export x = fx.export(NVME, 2, 0, PG), y = fx.export(NVME, 2, PG, PG);
-        int yFd = y.fd();
+        int yFd = y.buf().fd();
         AtomicReference<Future<Export>> released = new AtomicReference<>();
         fx.core(NVME).afterTryGet = e -> {
             if (e == x && released.get() == null) offLoop(() -> released.set(fx.device(NVME).release(y, Cause.SESSION_END)));
@@ -137,7 +137,7 @@ abstract class DeviceSuite {
     void releaseClosesTheFd() throws Exception {
         long fds = Fds.open();
         Export x = fx.export(NVME, 2, 0, 4 * PG);
-        int fd = x.fd();
+        int fd = x.buf().fd();
         assertTrue(Fds.isOpen(fd));
         assertEquals(4 * PG, x.size());
         await(fx.device(NVME).release(x, Cause.CLIENT));
@@ -328,7 +328,7 @@ abstract class DeviceSuite {
     @DisplayName("T7 device close: exports revoked and released (cause device-close), fds closed, device closed")
     void t7() {
         Export x = fx.export(NVME, 2, 0, PG);
-        int fd = x.fd();
+        int fd = x.buf().fd();
         await(fx.device(NVME).close(Cause.DEVICE_CLOSE));
         assertFalse(Fds.isOpen(fd));
         assertEquals(List.of("export.created:1:client:live", "export.revoked:1:device-close",
@@ -344,7 +344,7 @@ abstract class DeviceSuite {
     void t8() {
         try (DeviceFixture v71 = new DeviceFixture(vertxInstance(), Conf.defaultSim(SimSemantics.V7_1), discipline())) {
             Export x = v71.export(NVME, 2, 0, PG);
-            int fd = x.fd();
+            int fd = x.buf().fd();
             var kernelDevice = v71.kernel.device(NVME);
             await(v71.device(NVME).setMemory(false));
             await(v71.device(NVME).close(Cause.DEVICE_CLOSE));

@@ -62,7 +62,7 @@ class ReleaseLinearizationTest {
     void aReleaseBegunDuringTheResetItselfIsReleasedByTheRestorePassNotAfterTheReset(Discipline discipline) {
         try (DeviceFixture fx = new DeviceFixture(vertx, Conf.defaultSim(SimSemantics.V6_19), discipline)) {
             Export x = fx.export(NVME, 2, 0, PG), y = fx.export(NVME, 2, PG, PG);
-            int xFd = x.fd();
+            int xFd = x.buf().fd();
             AtomicReference<Future<Export>> released = new AtomicReference<>();
             // inside VFIO_DEVICE_RESET: after the service's revoke pass, before its restore pass
             fx.kernel.faults().onStep("reset.ioctl", n -> released.set(beginRelease(fx, x)));
@@ -108,7 +108,7 @@ class ReleaseLinearizationTest {
     void aReleaseBegunWhileTheDeviceClosesIsReleasedBeforeClosed(Discipline discipline) {
         try (DeviceFixture fx = new DeviceFixture(vertx, Conf.defaultSim(SimSemantics.V6_19), discipline)) {
             Export x = fx.export(NVME, 2, 0, PG);
-            int xFd = x.fd();
+            int xFd = x.buf().fd();
             AtomicReference<Future<Export>> released = new AtomicReference<>();
             // inside the kernel's close: its cleanup walk, after the service's revoke pass
             SimDevice kernelDevice = fx.kernel.device(NVME);   // the kernel forgets it once closed

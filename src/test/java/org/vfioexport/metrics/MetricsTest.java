@@ -10,7 +10,6 @@ import org.vfioexport.app.StartupException;
 import org.vfioexport.client.vertx.ExportedBuffer;
 import org.vfioexport.client.vertx.RpcError;
 import org.vfioexport.client.vertx.VfioExportClient;
-import org.vfioexport.ffm.posix.Posix;
 import org.vfioexport.testutil.DaemonProcess;
 import org.vfioexport.testutil.TestDaemon;
 import org.vfioexport.testutil.Wait;
@@ -97,7 +96,7 @@ class MetricsTest {
                 }
             } finally {
                 c.request("export.release", new JsonObject().put("export_id", b.id()));
-                Posix.close(b.fd());
+                b.fd().close();
             }
             Scrape released = Scrape.parse(c.request("server.metrics").getString("text"));
             assertEquals(0, released.value("vfio_export_live_exports", "device", NVME));
@@ -121,7 +120,7 @@ class MetricsTest {
                     ids.add(c.send("device.set_memory", new JsonObject().put("device", NVME).put("enabled", i % 2 == 1)));
                 }
                 for (Object id : ids) assertTrue(c.await(id).object().containsKey("result"));
-                for (ExportedBuffer b : held) Posix.close(b.fd());
+                for (ExportedBuffer b : held) b.fd().close();
                 Scrape s = Scrape.parse(c.request("server.metrics").getString("text"));
                 lost = s.value("vfio_export_events_lost_total");
                 assertTrue(lost > 0, "a subscriber that does not read loses events: " + lost);

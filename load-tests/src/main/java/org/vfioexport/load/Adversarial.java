@@ -8,7 +8,7 @@ import org.HdrHistogram.Histogram;
 import org.vfioexport.api.ErrorCode;
 import org.vfioexport.client.vertx.Message;
 import org.vfioexport.client.vertx.VfioExportClient;
-import org.vfioexport.ffm.posix.Posix;
+import org.vfioexport.ffm.posix.Fd;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -443,7 +443,7 @@ final class Adversarial {
                 long t0 = System.nanoTime();
                 var b = c.export(DEV, 0, 0, 4096);
                 h.recordValue(System.nanoTime() - t0);
-                Posix.close(b.fd());
+                b.fd().close();
                 c.request("export.release", new JsonObject().put("export_id", b.id()));
             }
         } catch (Exception e) {
@@ -598,7 +598,7 @@ final class Adversarial {
                 try (VfioExportClient other = VfioExportClient.connect(run.socket())) {
                     other.timeout(2_000);
                     Message m = other.call("export.create", new JsonObject().put("device", DEV).put("region", 0).put("offset", 0).put("length", 4096));
-                    for (int fd : m.fds()) Posix.close(fd);
+                    for (Fd fd : m.fds()) fd.close();
                     secondCode = code(m.object());
                     secondWhat = secondCode == 0 ? "an export" : "error " + secondCode + " " + limit(m.object());
                 } catch (IOException e) {
@@ -823,7 +823,7 @@ final class Adversarial {
                 for (int i = 0; i < attempts; i++) {
                     int k = i % conns;
                     Message m = cs.get(k).call("export.create", p);
-                    for (int fd : m.fds()) Posix.close(fd);
+                    for (Fd fd : m.fds()) fd.close();
                     JsonObject o = m.object();
                     if (code(o) == 0) {
                         created++;
@@ -840,7 +840,7 @@ final class Adversarial {
                 if (!ids.getFirst().isEmpty()) {
                     cs.getFirst().request("export.release", new JsonObject().put("export_id", ids.getFirst().removeFirst()));
                     Message m = cs.get(conns - 1).call("export.create", p);
-                    for (int fd : m.fds()) Posix.close(fd);
+                    for (Fd fd : m.fds()) fd.close();
                     afterRelease = code(m.object()) == 0 ? "created" : "error " + code(m.object()) + " " + limit(m.object());
                     if (created <= q && code(m.object()) != 0) r.violation("after one release, another connection of the uid could not create: " + cut(m.object().encode(), 200));
                 }
@@ -1024,7 +1024,7 @@ final class Adversarial {
                         for (int i = 0; i < ids.length; i++) ids[i] = c.send("export.create", p);
                         for (Object id : ids) {
                             Message m = c.await(id);
-                            for (int fd : m.fds()) Posix.close(fd);
+                            for (Fd fd : m.fds()) fd.close();
                             JsonObject o = m.object();
                             if (code(o) == 0) {
                                 created++;

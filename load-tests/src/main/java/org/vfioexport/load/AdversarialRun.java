@@ -2,7 +2,6 @@ package org.vfioexport.load;
 
 import io.vertx.core.json.JsonObject;
 import org.vfioexport.client.vertx.VfioExportClient;
-import org.vfioexport.ffm.posix.Posix;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -64,7 +63,7 @@ final class AdversarialRun implements AutoCloseable {
         try (VfioExportClient c = VfioExportClient.connect(daemon.socket)) {
             for (int i = 0; i < 20; i++) {
                 var b = c.export(Scenarios.DEV, 0, 0, 4096);
-                Posix.close(b.fd());
+                b.fd().close();
                 c.request("export.release", new JsonObject().put("export_id", b.id()));
             }
             c.sendLine("{not json");

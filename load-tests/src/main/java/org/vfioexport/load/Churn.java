@@ -4,8 +4,7 @@ import io.vertx.core.json.JsonObject;
 import org.HdrHistogram.Histogram;
 import org.vfioexport.client.vertx.Message;
 import org.vfioexport.client.vertx.VfioExportClient;
-import org.vfioexport.ffm.posix.Posix;
-import org.vfioexport.ffm.posix.PosixException;
+import org.vfioexport.ffm.posix.Fd;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -111,7 +110,7 @@ final class Churn {
 
     private void client(String device, CountDownLatch connected) {
         Histogram ex = Stats.histogram(), rel = Stats.histogram();
-        java.util.ArrayDeque<Integer> kept = new java.util.ArrayDeque<>();
+        java.util.ArrayDeque<Fd> kept = new java.util.ArrayDeque<>();
         JsonObject params = new JsonObject().put("device", device).put("region", 0).put("offset", 0).put("length", 4096);
         VfioExportClient client;
         try {
@@ -147,12 +146,12 @@ final class Churn {
                         continue;
                     }
                     if (m.fds().length != 1) errors.add("export.create came with " + m.fds().length + " fds");
-                    for (int fd : m.fds()) {
+                    for (Fd fd : m.fds()) {
                         if (keepFds) {
                             kept.add(fd);
-                            if (kept.size() > KEEP_PER_CLIENT) Posix.close(kept.poll());
+                            if (kept.size() > KEEP_PER_CLIENT) kept.poll().close();
                         } else {
-                            Posix.close(fd);
+                            fd.close();
                         }
                     }
                     JsonObject r = o.getJsonObject("result");
@@ -176,13 +175,7 @@ final class Churn {
         } catch (Exception e) {
             errors.add("client: " + e);
         } finally {
-            for (int fd : kept) {
-                try {
-                    Posix.close(fd);
-                } catch (PosixException ignored) {
-                    // nothing more to do
-                }
-            }
+            Fd.closeQuietly(kept); // nothing more to do
             synchronized (exportRtt) {
                 exportRtt.add(ex);
                 releaseRtt.add(rel);

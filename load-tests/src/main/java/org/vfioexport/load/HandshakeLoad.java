@@ -6,7 +6,6 @@ import org.HdrHistogram.Histogram;
 import org.vfioexport.client.vertx.VfioExportClient;
 import org.vfioexport.events.Event;
 import org.vfioexport.events.EventInvariants;
-import org.vfioexport.ffm.posix.Posix;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -48,7 +47,7 @@ final class HandshakeLoad {
                 VfioExportClient c = VfioExportClient.connect(run.daemon.socket).timeout(60_000);
                 owners.add(c);
                 var b = c.export(DEV, 2, i * 4096L, 4096);
-                Posix.close(b.fd());
+                b.fd().close();
                 exportIds.add(b.id());
                 String imp = c.request("importer.attach", new JsonObject().put("export_id", b.id())).getString("importer_id");
                 c.request("importer.map", new JsonObject().put("importer_id", imp));

@@ -3,6 +3,7 @@ package org.vfioexport.load;
 import io.vertx.core.json.JsonObject;
 import org.HdrHistogram.Histogram;
 import org.vfioexport.client.vertx.VfioExportClient;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.ffm.posix.Posix;
 
 import java.io.BufferedReader;
@@ -93,7 +94,7 @@ final class Scenarios {
             try (VfioExportClient c = VfioExportClient.connect(daemon.socket)) {
                 for (int i = 0; i < 20; i++) {
                     var b = c.export(DEV, 0, 0, 4096);
-                    Posix.close(b.fd());
+                    b.fd().close();
                     c.request("export.release", new JsonObject().put("export_id", b.id()));
                 }
             }
@@ -594,7 +595,7 @@ final class Scenarios {
                 for (int i = 0; i < k; i++) {
                     var m = c.await(ids[i]);
                     if (m.object().containsKey("error")) throw new IOException("export.create: " + m.object().encode());
-                    for (int fd : m.fds()) Posix.close(fd);
+                    for (Fd fd : m.fds()) fd.close();
                 }
                 done += k;
             }

@@ -2,9 +2,10 @@ package org.vfioexport.client.vertx;
 
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import org.vfioexport.ffm.posix.Fd;
 
 /** {@link org.vfioexport.client.Message} with its JSON as Vert.x's types (see {@link VfioExportClient}). */
-public record Message(Object json, int[] fds) {
+public record Message(Object json, Fd[] fds) {
     static Message of(org.vfioexport.client.Message m) {
         return new Message(JsonText.wrap(m.json()), m.fds());
     }

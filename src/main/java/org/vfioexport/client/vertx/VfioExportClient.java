@@ -1,5 +1,6 @@
 package org.vfioexport.client.vertx;
 
+import org.vfioexport.ffm.posix.UnixSocket;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
@@ -42,8 +43,9 @@ public final class VfioExportClient implements AutoCloseable {
         return JsonText.object(c.hello());
     }
 
-    public int fd() {
-        return c.fd();
+    /** The socket (for tests that inspect it); null without fd passing. */
+    public UnixSocket socket() {
+        return c.socket();
     }
 
     public boolean passesFds() {

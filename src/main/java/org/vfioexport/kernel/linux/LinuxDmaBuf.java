@@ -1,5 +1,6 @@
 package org.vfioexport.kernel.linux;
 
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.KernelException;
@@ -44,15 +45,15 @@ final class LinuxDmaBuf implements DmaBuf {
     }
 
     /**
-     * A close-on-exec duplicate the caller owns, or -1 when this buffer is closed. No free fd (EMFILE, ENFILE) is
+     * A close-on-exec duplicate the caller owns, or null when this buffer is closed. No free fd (EMFILE, ENFILE) is
      * an exception, never -1. The caller guarantees this reference is not closed concurrently (the device holds it
      * until release).
      */
     @Override
-    public int dup() throws KernelException {
-        if (closed.get()) return -1;
+    public Fd dup() throws KernelException {
+        if (closed.get()) return null;
         try {
-            return sys.dup(fd);
+            return Fd.adopt(sys.dup(fd), sys::close);
         } catch (PosixException e) {
             throw new KernelException("dup", e.errno(), "no fd to duplicate the dma-buf into");
         }

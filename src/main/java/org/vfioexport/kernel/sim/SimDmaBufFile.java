@@ -1,6 +1,6 @@
 package org.vfioexport.kernel.sim;
 
-import org.vfioexport.ffm.posix.OwnedFd;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.ffm.posix.Errno;
@@ -15,11 +15,11 @@ import java.util.function.Consumer;
  */
 final class SimDmaBufFile implements DmaBuf {
     private final SimDmaBuf buf;
-    private final OwnedFd fd;
+    private final Fd fd;
 
     SimDmaBufFile(SimDmaBuf buf, int fd) {
         this.buf = buf;
-        this.fd = new OwnedFd(fd);
+        this.fd = Fd.adopt(fd);
     }
 
     SimDmaBuf kernelObject() {
@@ -28,7 +28,7 @@ final class SimDmaBufFile implements DmaBuf {
 
     @Override
     public int fd() {
-        return fd.fd();
+        return fd.intValue();
     }
 
     @Override
@@ -41,14 +41,14 @@ final class SimDmaBufFile implements DmaBuf {
         try {
             if (!fd.closeOnce()) return;
         } catch (PosixException e) {
-            throw new IllegalStateException("closing dma-buf fd " + fd.fd(), e);
+            throw new IllegalStateException("closing dma-buf fd " + fd.intValue(), e);
         }
         buf.fput();
     }
 
     /** The caller guarantees this reference is not closed concurrently (the device holds it until release). */
     @Override
-    public int dup() throws KernelException {
+    public Fd dup() throws KernelException {
         try {
             return fd.dup();
         } catch (PosixException e) {

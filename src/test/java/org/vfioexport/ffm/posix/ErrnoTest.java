@@ -22,14 +22,14 @@ class ErrnoTest {
         PosixException e = assertThrows(PosixException.class, () -> Posix.open(missing.toString(), Posix.O_RDONLY | Posix.O_CLOEXEC, 0));
         assertEquals(Errno.ENOENT.value, e.errno());
         assertEquals("ENOENT", e.errnoName());
-        assertTrue(e.getMessage().endsWith("failed: ENOENT (2)"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("failed: ENOENT (errno 2)"), e.getMessage());
     }
 
     @Test
     void describeGivesNameAndNumber() {
-        assertEquals("EINVAL (22)", Errno.describe(22));
-        assertEquals("E4095 (4095)", Errno.describe(4095), "a value the table does not list keeps its number");
-        assertEquals("open failed: EINVAL (22)", new PosixException("open", 22).getMessage());
+        assertEquals("EINVAL (errno 22)", Errno.describe(22));
+        assertEquals("E4095 (errno 4095)", Errno.describe(4095), "a value the table does not list keeps its number");
+        assertEquals("open failed: EINVAL (errno 22)", new PosixException("open", 22).getMessage());
     }
 
     @Test

@@ -3,6 +3,7 @@ package org.vfioexport.kernel.linux;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaBufRequest;
 import org.vfioexport.ffm.posix.Errno;
@@ -45,8 +46,8 @@ class LinuxFailNthTest {
             gpu.probeDmaBuf();
             DmaBuf b = gpu.exportDmaBuf(DmaBufRequest.get(2, 0, 1 << 20));
             opened.add(b);
-            int dup = b.dup();
-            opened.add(() -> fake.closeQuietly(dup));   // the copy a client would get over the socket
+            Fd dup = b.dup();
+            opened.add(() -> Fd.closeQuietly(dup));   // the copy a client would get over the socket   // the copy a client would get over the socket
             gpu.setMemoryEnabled(false);
             gpu.setMemoryEnabled(true);
             gpu.reset();

@@ -2,6 +2,7 @@ package org.vfioexport.kernel.linux;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.DmaBufRequest;
 import org.vfioexport.kernel.KernelException;
@@ -15,6 +16,7 @@ import java.util.Map;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -177,14 +179,14 @@ class LinuxOpenPathsTest {
         LinuxKernel k = kernel(fake);
         try (VfioDevice gpu = k.open(GPU)) {
             DmaBuf b = gpu.exportDmaBuf(DmaBufRequest.get(2, 0, 2 * FakeVfio.PAGE));
-            int dup = b.dup();
+            Fd dup = b.dup();
             assertFds(fake, 5, "container, group, device, dma-buf and its dup");
             b.close();
             b.close();
             assertTrue(b.isClosed());
-            assertEquals(-1, b.dup(), "a closed buffer has nothing to duplicate");
+            assertNull(b.dup(), "a closed buffer has nothing to duplicate");
             assertFds(fake, 4, "the dup stays");
-            fake.close(dup);
+            dup.close();
         }
         assertFds(fake, 0, "all closed");
     }

@@ -1,5 +1,9 @@
 package org.vfioexport.client;
 
+import org.vfioexport.ffm.posix.Errno;
+import org.vfioexport.ffm.posix.Fd;
+import org.vfioexport.ffm.posix.UnixSocket;
+
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
@@ -42,16 +46,16 @@ final class ChannelTransport implements Transport {
 
     /** The errno behind a failed connect, which the JDK reports only as strerror text. */
     private static int errnoOf(IOException e, Path socket) {
-        if (!Files.exists(socket, LinkOption.NOFOLLOW_LINKS)) return ConnectFailedException.ENOENT;
-        if (e instanceof java.net.ConnectException) return ConnectFailedException.ECONNREFUSED;
+        if (!Files.exists(socket, LinkOption.NOFOLLOW_LINKS)) return Errno.ENOENT.value;
+        if (e instanceof java.net.ConnectException) return Errno.ECONNREFUSED.value;
         String m = String.valueOf(e.getMessage());
-        if (m.contains("Permission denied")) return ConnectFailedException.EACCES;
-        if (m.contains("No such file")) return ConnectFailedException.ENOENT;
+        if (m.contains("Permission denied")) return Errno.EACCES.value;
+        if (m.contains("No such file")) return Errno.ENOENT.value;
         return 0;
     }
 
     @Override
-    public int receive(byte[] into, ArrayDeque<Integer> fds) throws IOException {
+    public int receive(byte[] into, ArrayDeque<Fd> fds) throws IOException {
         int n = channel.read(ByteBuffer.wrap(into));
         return n < 0 ? 0 : n == 0 ? -1 : n;
     }
@@ -79,8 +83,8 @@ final class ChannelTransport implements Transport {
     }
 
     @Override
-    public int fd() {
-        return -1;
+    public UnixSocket socket() {
+        return null;
     }
 
     @Override

@@ -1,13 +1,15 @@
 package org.vfioexport.client;
 
+
 import java.util.List;
 import java.util.Map;
+import org.vfioexport.ffm.posix.Fd;
 
 /**
  * One line from the server, decoded by {@link JsonText} (objects are maps, arrays lists), with the fds that belong
  * to it (in {@code fd_index} order). The receiver owns the fds: close them (or keep them) when done.
  */
-public record Message(Object json, int[] fds) {
+public record Message(Object json, Fd[] fds) {
     public boolean isObject() {
         return json instanceof Map;
     }

@@ -1,5 +1,8 @@
 package org.vfioexport.client;
 
+import org.vfioexport.ffm.posix.Fd;
+import org.vfioexport.ffm.posix.UnixSocket;
+
 import java.io.IOException;
 import java.util.ArrayDeque;
 
@@ -12,7 +15,7 @@ interface Transport extends AutoCloseable {
      * One read of up to {@code into.length} bytes: the count, 0 at end of stream, or -1 when nothing was there after
      * all. Fds that came with the bytes are appended to {@code fds} in order.
      */
-    int receive(byte[] into, ArrayDeque<Integer> fds) throws IOException;
+    int receive(byte[] into, ArrayDeque<Fd> fds) throws IOException;
 
     /** One write of up to {@code len} bytes from {@code off}: the count sent, 0 when the socket has no room now. */
     int send(byte[] data, int off, int len) throws IOException;
@@ -23,8 +26,8 @@ interface Transport extends AutoCloseable {
     /** Whether fds sent by the server reach this side; without it the kernel drops them at the read. */
     boolean passesFds();
 
-    /** The socket's fd, or -1 where the JDK keeps it. */
-    int fd();
+    /** The socket, or null where the JDK keeps it. */
+    UnixSocket socket();
 
     @Override
     void close();

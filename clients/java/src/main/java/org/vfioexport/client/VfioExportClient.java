@@ -1,7 +1,7 @@
 package org.vfioexport.client;
 
-import org.vfioexport.client.internal.Posix;
-import org.vfioexport.client.internal.PosixException;
+import org.vfioexport.ffm.posix.Fd;
+import org.vfioexport.ffm.posix.UnixSocket;
 
 import java.io.EOFException;
 import java.io.IOException;
@@ -37,7 +37,7 @@ public final class VfioExportClient implements AutoCloseable {
     private final byte[] rx = new byte[65536];
     private byte[] buf = new byte[65536];
     private int len;
-    private final ArrayDeque<Integer> fds = new ArrayDeque<>();
+    private final ArrayDeque<Fd> fds = new ArrayDeque<>();
     private final ArrayDeque<Message> notifications = new ArrayDeque<>();
     private final Map<Object, Message> responses = new HashMap<>();
     private final Map<String, Object> hello;
@@ -95,9 +95,9 @@ public final class VfioExportClient implements AutoCloseable {
         return hello;
     }
 
-    /** The socket fd (for tests that inspect it); -1 without fd passing. */
-    public int fd() {
-        return sock.fd();
+    /** The socket (for tests that inspect it); null without fd passing, where the JDK keeps it. */
+    public UnixSocket socket() {
+        return sock.socket();
     }
 
     /** Whether fds sent by the server arrive (they do unless connected with {@link #connectWithoutFds}). */
@@ -160,7 +160,7 @@ public final class VfioExportClient implements AutoCloseable {
     /** One request; its result, or the error as {@link RpcError}. Fds of the response are closed. */
     public Map<String, Object> request(String method, Map<String, ?> params) throws IOException, RpcError {
         Message m = call(method, params);
-        for (int fd : m.fds()) closeQuietly(fd);
+        Fd.closeQuietly(m.fds());
         Map<String, Object> o = m.object();
         if (o.containsKey("error")) throw RpcError.of(Values.object(o.get("error")));
         return Values.object(o.get("result"));
@@ -242,7 +242,7 @@ public final class VfioExportClient implements AutoCloseable {
             n.put("jsonrpc", "2.0");
             n.put("method", "event");
             n.put("params", e);
-            notifications.addFirst(new Message(n, new int[0]));
+            notifications.addFirst(new Message(n, new Fd[0]));
             return true;
         } catch (TimeoutIOException t) {
             return false;
@@ -295,7 +295,7 @@ public final class VfioExportClient implements AutoCloseable {
         try {
             while (true) {
                 Message m = read(remaining(deadline, "the server to close"));
-                for (int fd : m.fds()) closeQuietly(fd);
+                Fd.closeQuietly(m.fds());
             }
         } catch (EOFException e) {
             return true;
@@ -316,14 +316,14 @@ public final class VfioExportClient implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw new IOException("the server sent a line that is not JSON (" + e.getMessage() + "): " + line, e);
         }
-        if (!sock.passesFds()) return new Message(json, new int[0]); // the kernel dropped any fds at the read
+        if (!sock.passesFds()) return new Message(json, new Fd[0]); // the kernel dropped any fds at the read
         int wanted = 0;
         if (json instanceof Map<?, ?> o) wanted = carriesFd(o) ? 1 : 0;
         else if (json instanceof List<?> a) for (Object x : a) if (x instanceof Map<?, ?> o && carriesFd(o)) wanted++;
         if (fds.size() < wanted) {
             throw new IOException("a line names " + wanted + " fds but only " + fds.size() + " arrived: " + line);
         }
-        int[] mine = new int[wanted];
+        Fd[] mine = new Fd[wanted];
         for (int i = 0; i < wanted; i++) mine[i] = fds.poll();
         return new Message(json, mine);
     }
@@ -355,17 +355,8 @@ public final class VfioExportClient implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
-        for (int fd : fds) closeQuietly(fd);
+        Fd.closeQuietly(fds);
         fds.clear();
         sock.close();
-    }
-
-    /** close(2) of an fd the caller owns (an export's), ignoring errors. */
-    public static void closeQuietly(int fd) {
-        try {
-            Posix.close(fd);
-        } catch (PosixException ignored) {
-            // closing is all we can do with it
-        }
     }
 }

@@ -8,9 +8,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import org.vfioexport.ffm.posix.Fd;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -27,13 +29,13 @@ class ClientOverRealSocketTest {
     @Test
     void requestsExportsAndEventsWithARealFd() throws Throwable {
         Path sock = dir.resolve("s.sock");
-        int served = TinyServer.memfd("bar bytes");
+        Fd served = TinyServer.memfd("bar bytes");
         try (TinyServer server = new TinyServer(sock, HELLO, req -> {
             Object id = req.get("id");
             return switch ((String) req.get("method")) {
                 case "device.list" -> TinyServer.one("{\"jsonrpc\":\"2.0\",\"id\":" + id + ",\"result\":{\"devices\":[{\"id\":\"0000:01:00.0\"}]}}");
                 case "export.create" -> List.of(new TinyServer.Reply("{\"jsonrpc\":\"2.0\",\"id\":" + id
-                        + ",\"result\":{\"export_id\":\"e1\",\"size\":4096,\"fd_index\":0}}", new int[] {served}),
+                        + ",\"result\":{\"export_id\":\"e1\",\"size\":4096,\"fd_index\":0}}", new Fd[] {served}),
                         TinyServer.Reply.of("{\"jsonrpc\":\"2.0\",\"method\":\"event\",\"params\":{\"type\":\"revoked\",\"export_id\":\"e1\"}}"));
                 case "bye" -> null;
                 default -> TinyServer.one("{\"jsonrpc\":\"2.0\",\"id\":" + id
@@ -57,9 +59,9 @@ class ClientOverRealSocketTest {
                 assertEquals("e1", b.id());
                 assertEquals(4096, b.size());
                 // the fd that arrived is the server's memfd: same content, through this process's own fd
-                assertArrayEquals("bar bytes".getBytes(StandardCharsets.UTF_8), Files.readAllBytes(Path.of("/proc/self/fd/" + b.fd())));
+                assertArrayEquals("bar bytes".getBytes(StandardCharsets.UTF_8), Files.readAllBytes(Path.of("/proc/self/fd/" + b.fd().intValue())));
             } finally {
-                VfioExportClient.closeQuietly(b.fd());
+                b.close();
             }
             assertEquals(0, c.unclaimedFds());
             Map<String, Object> event = c.nextEvent(10_000);
@@ -71,7 +73,7 @@ class ClientOverRealSocketTest {
             assertEquals("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"export.create\",\"params\":{\"device\":\"0000:01:00.0\","
                     + "\"region\":2,\"offset\":0,\"length\":4096}}", server.received.get(2));
         } finally {
-            VfioExportClient.closeQuietly(served);
+            served.close();
         }
     }
 
@@ -81,7 +83,7 @@ class ClientOverRealSocketTest {
         try (TinyServer server = new TinyServer(sock, HELLO, req -> TinyServer.one(
                 "{\"jsonrpc\":\"2.0\",\"id\":" + req.get("id") + ",\"result\":{\"echo\":" + JsonText.encode(req.get("params")) + "}}"));
              VfioExportClient c = VfioExportClient.connectWithoutFds(sock)) {
-            assertEquals(-1, c.fd());
+            assertNull(c.socket());
             Map<String, Object> r = c.request("echo", Map.of("a", List.of(1, "two", Map.of())));
             assertEquals(Map.of("echo", Map.of("a", List.of(1, "two", Map.of()))), r);
         }
@@ -92,7 +94,7 @@ class ClientOverRealSocketTest {
         ConnectFailedException e = assertThrows(ConnectFailedException.class,
                 () -> VfioExportClient.connect(dir.resolve("absent.sock")));
         assertEquals(2, e.errno());
-        assertTrue(e.getMessage().contains("ENOENT (2)"), e.getMessage());
+        assertTrue(e.getMessage().contains("ENOENT (errno 2)"), e.getMessage());
     }
 
     @Test

@@ -1,6 +1,7 @@
 package org.vfioexport.client;
 
-import org.vfioexport.client.internal.Posix;
+import org.vfioexport.ffm.posix.Fd;
+import org.vfioexport.ffm.posix.UnixSocket;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -27,12 +28,13 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  */
 final class TinyServer implements AutoCloseable {
     /** One line to send and the fds that ride on it. */
-    record Reply(String line, int[] fds) {
+    record Reply(String line, Fd[] fds) {
         static Reply of(String line) {
-            return new Reply(line, new int[0]);
+            return new Reply(line, new Fd[0]);
         }
     }
 
+    private static final int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 02000000, MFD_CLOEXEC = 1;
     private static final Linker L = Linker.nativeLinker();
     private static final MethodHandle SOCKET = h("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle BIND = h("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
@@ -45,18 +47,19 @@ final class TinyServer implements AutoCloseable {
         return L.downcallHandle(L.defaultLookup().find(name).orElseThrow(), fd);
     }
 
-    private final int listenFd;
+    private final Fd listening;
     private final Thread thread;
     final List<String> received = new java.util.concurrent.CopyOnWriteArrayList<>();
     volatile Throwable failure;
 
     /** Listens on {@code path}; the connection's requests are answered by {@code answer} (null: close it). */
     TinyServer(Path path, String hello, Function<Map<String, Object>, List<Reply>> answer) throws Throwable {
-        listenFd = (int) SOCKET.invokeExact(Posix.AF_UNIX, Posix.SOCK_STREAM | Posix.SOCK_CLOEXEC, 0);
+        int listenFd = (int) SOCKET.invokeExact(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        listening = Fd.adopt(listenFd);
         try (Arena a = Arena.ofConfined()) {
             byte[] p = path.toString().getBytes(StandardCharsets.UTF_8);
             MemorySegment addr = a.allocate(110, 2);
-            addr.set(JAVA_SHORT, 0, (short) Posix.AF_UNIX);
+            addr.set(JAVA_SHORT, 0, (short) AF_UNIX);
             MemorySegment.copy(p, 0, addr, JAVA_BYTE, 2, p.length);
             if ((int) BIND.invokeExact(listenFd, addr, 110) != 0) throw new IllegalStateException("bind " + path);
         }
@@ -71,15 +74,17 @@ final class TinyServer implements AutoCloseable {
     }
 
     private void serve(String hello, Function<Map<String, Object>, List<Reply>> answer) throws Throwable {
-        int conn = (int) ACCEPT.invokeExact(listenFd, MemorySegment.NULL, MemorySegment.NULL);
-        try {
+        int accepted = (int) ACCEPT.invokeExact(listening.intValue(), MemorySegment.NULL, MemorySegment.NULL);
+        if (accepted < 0) throw new IllegalStateException("accept");
+        try (UnixSocket conn = UnixSocket.adoptSocket(accepted)) {
             send(conn, Reply.of(hello));
             StringBuilder pending = new StringBuilder();
             byte[] buf = new byte[4096];
             while (true) {
                 int nl;
                 while ((nl = pending.indexOf("\n")) < 0) {
-                    Posix.Received r = Posix.recvWithFds(conn, buf, 1);
+                    UnixSocket.Received r = conn.recvWithFds(buf, 1);
+                    Fd.closeQuietly(r.fds());
                     if (r.length() == 0) return;
                     pending.append(new String(buf, 0, r.length(), StandardCharsets.UTF_8));
                 }
@@ -90,30 +95,28 @@ final class TinyServer implements AutoCloseable {
                 if (replies == null) return;
                 for (Reply reply : replies) send(conn, reply);
             }
-        } finally {
-            Posix.close(conn);
         }
     }
 
-    private static void send(int conn, Reply r) throws Exception {
+    private static void send(UnixSocket conn, Reply r) throws Exception {
         byte[] b = (r.line() + "\n").getBytes(StandardCharsets.UTF_8);
         int off = 0;
         while (off < b.length) {
-            long n = Posix.sendWithFds(conn, b, off, b.length - off, off == 0 ? r.fds() : new int[0], 0);
+            long n = conn.sendWithFds(b, off, b.length - off, false, off == 0 ? r.fds() : new Fd[0]);
             off += (int) Math.max(0, n);
         }
     }
 
     /** A memfd holding {@code content}: what the server hands out in place of a dma-buf. */
-    static int memfd(String content) throws Throwable {
+    static Fd memfd(String content) throws Throwable {
         try (Arena a = Arena.ofConfined()) {
-            int fd = (int) MEMFD.invokeExact(a.allocateFrom("tiny-server"), 1 /* MFD_CLOEXEC */);
+            int fd = (int) MEMFD.invokeExact(a.allocateFrom("tiny-server"), MFD_CLOEXEC);
             if (fd < 0) throw new IllegalStateException("memfd_create");
             byte[] c = content.getBytes(StandardCharsets.UTF_8);
             MemorySegment s = a.allocate(c.length);
             MemorySegment.copy(c, 0, s, JAVA_BYTE, 0, c.length);
             if ((long) WRITE.invokeExact(fd, s, (long) c.length) != c.length) throw new IllegalStateException("write");
-            return fd;
+            return Fd.adopt(fd);
         }
     }
 
@@ -126,7 +129,7 @@ final class TinyServer implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
-        Posix.close(listenFd);
+        listening.close();
     }
 
     static List<Reply> one(String line) {
