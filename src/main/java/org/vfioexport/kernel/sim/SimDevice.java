@@ -1,7 +1,6 @@
 package org.vfioexport.kernel.sim;
 
-import org.vfioexport.ffm.posix.Posix;
-import org.vfioexport.ffm.posix.PosixException;
+import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.ffm.uapi.PciRegs;
 import org.vfioexport.kernel.DeviceInfo;
 import org.vfioexport.kernel.DmaBuf;
@@ -203,16 +202,8 @@ public final class SimDevice implements VfioDevice {
                 memoryLock.writeLock().unlock();
             }
             buf.clearBackPointer();
-            if (fd >= 0) closeQuietly(fd);
+            if (fd >= 0) Fd.closeQuietly(Fd.adopt(fd));
             throw e;
-        }
-    }
-
-    private static void closeQuietly(int fd) {
-        try {
-            Posix.close(fd);
-        } catch (PosixException ignored) {
-            // the fd was ours and valid; close cannot fail but for EINTR, which still closes on Linux
         }
     }
 
