@@ -79,7 +79,7 @@ final class FleetScenario {
             reader.setDaemon(true);
             reader.start();
             for (int i = 0; i < exports; i++) {
-                org.vfioexport.ffm.posix.Posix.close(ctl.export(Scenarios.DEV, 2, 0, 4096).fd()); // the export stays, held by B
+                ctl.export(Scenarios.DEV, 2, 0, 4096).fd().close(); // the export stays, held by B
             }
             Histogram event = Stats.histogram(), lastEvent = Stats.histogram();
             long lastSeq = -1, lost = 0, gaps = 0, received = 0;
