@@ -211,6 +211,21 @@ final class LinuxVfioDevice implements VfioDevice {
         });
     }
 
+    /** pread of a region through the device fd, at {@code at} bytes into region {@code index} (lab tests). */
+    byte[] readRegion(int index, long at, int count) throws KernelException {
+        long base = region(index).offset();
+        return call(Ops.GET_REGION_INFO, fd -> sys.pread(fd, base + at, count));
+    }
+
+    /** pwrite of a region through the device fd (lab tests: a pattern into the NVMe CMB). */
+    void writeRegion(int index, long at, byte[] data) throws KernelException {
+        long base = region(index).offset();
+        call(Ops.GET_REGION_INFO, fd -> {
+            sys.pwrite(fd, base + at, data);
+            return null;
+        });
+    }
+
     private int configDword(int where) throws KernelException {
         return call(Ops.GET_REGION_INFO, fd -> {
             byte[] b = sys.pread(fd, configOffset(fd) + where, 4);
