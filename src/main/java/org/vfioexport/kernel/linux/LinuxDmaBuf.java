@@ -1,5 +1,6 @@
 package org.vfioexport.kernel.linux;
 
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.kernel.DmaBuf;
 import org.vfioexport.kernel.Importer;
@@ -39,7 +40,7 @@ final class LinuxDmaBuf implements DmaBuf {
 
     @Override
     public Importer attachImporter(Consumer<Importer> onInvalidate, Consumer<Importer> onRemap) throws KernelException {
-        if (closed.get()) throw new KernelException("dup", org.vfioexport.ffm.posix.Errno.EBADF, "the dma-buf is closed");
+        if (closed.get()) throw new KernelException("dup", Errno.EBADF, "the dma-buf is closed");
         return IommufdImporter.attach(sys, importSpace, importers, fd, size, onInvalidate, onRemap);
     }
 
