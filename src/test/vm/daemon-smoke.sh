@@ -1,7 +1,8 @@
 #!/bin/sh
 # Inside the guest: starts the daemon on the real kernel (bin/vfio-exportd --backend linux) and drives it with the
 # command-line client: list, show, export and hold a slice of the NVMe CMB, reset (the export is revoked and
-# restored), memory off/on, a refused reset, release. Exit status 0 when every step answered as expected.
+# restored), memory off/on, a refused reset, release; on a kernel with iommufd, the importer (importer-smoke.py).
+# Exit status 0 when every step answered as expected.
 #
 # Usage: daemon-smoke.sh PROJECT_DIR OUTPUT_DIR
 set -u
@@ -66,6 +67,10 @@ check "memory off" cli memory $NVME off
 check "memory on" cli memory $NVME on
 check "reset without a reset method is refused with EINVAL" sh -c "! '$P/bin/vfio-export' --socket '$S' reset $EDU 2> '$OUT/reset-edu.txt'; grep -q EINVAL '$OUT/reset-edu.txt'"
 cat "$OUT/reset-edu.txt"
+if [ -e /dev/iommu ]; then
+  # a kernel with iommufd: the daemon's importer, driven over the socket (importer-smoke.py prints SMOKE lines)
+  python3 "$P/src/test/vm/importer-smoke.py" "$P" "$S" $NVME || failed=1
+fi
 kill -TERM "$holder"
 wait "$holder"
 check "the export is released when the client lets go" grep -q '^released' "$OUT/export.txt"

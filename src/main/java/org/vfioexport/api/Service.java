@@ -52,6 +52,15 @@ public final class Service {
     /** {@code handshake}: the revocation handshake's deadlines and watch limit (the {@code handshake} section). */
     public Service(DeviceManager devices, EventHub hub, Policy policy, String backend, int maxLineBytes, Audit audit,
                    DaemonMetrics metrics, HandshakeSettings handshake) {
+        this(devices, hub, policy, backend, maxLineBytes, audit, metrics, handshake, "sim".equals(backend));
+    }
+
+    /**
+     * {@code importers}: whether the backend has an importer a client can drive ({@code importer.*}): the
+     * simulated kernel's, or iommufd on a Linux kernel that has it.
+     */
+    public Service(DeviceManager devices, EventHub hub, Policy policy, String backend, int maxLineBytes, Audit audit,
+                   DaemonMetrics metrics, HandshakeSettings handshake, boolean importers) {
         this.handshake = handshake;
         this.devices = devices;
         this.hub = hub;
@@ -59,7 +68,7 @@ public final class Service {
         this.backend = backend;
         this.maxLineBytes = maxLineBytes;
         this.audit = audit;
-        this.methods = ServiceMethods.registry("sim".equals(backend), audit.enabled());
+        this.methods = ServiceMethods.registry(importers, audit.enabled());
         this.metrics = metrics != null ? metrics : new DaemonMetrics();
     }
 

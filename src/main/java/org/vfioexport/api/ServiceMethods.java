@@ -29,12 +29,12 @@ public final class ServiceMethods {
     private ServiceMethods() {}
 
     /**
-     * Every method, registered here and nowhere else. The importer methods exist only on the simulated kernel,
-     * where a userspace client can play a peer-to-peer importer; on Linux importers are drivers. The methods that
+     * Every method, registered here and nowhere else. The importer methods exist where the backend has an importer
+     * a client can drive: the simulated kernel's, or iommufd on a Linux kernel with it. The methods that
      * change something are recorded in the audit journal ({@link Audited}); {@code audit.query} exists while it is
      * enabled.
      */
-    public static MethodRegistry registry(boolean simulatedImporters, boolean audit) {
+    public static MethodRegistry registry(boolean importers, boolean audit) {
         MethodRegistry r = new MethodRegistry();
         r.register("rpc.methods", (s, p) -> {
             p.only();
@@ -58,10 +58,11 @@ public final class ServiceMethods {
         r.register("events.subscribe", ServiceMethods::eventsSubscribe);
         r.register("events.unsubscribe", ServiceMethods::eventsUnsubscribe);
         if (audit) r.register("audit.query", Audited::query);
-        if (simulatedImporters) {
+        if (importers) {
             r.register("importer.attach", ServiceMethods::importerAttach);
             r.register("importer.map", ServiceMethods::importerMap);
             r.register("importer.unmap", ServiceMethods::importerUnmap);
+            r.register("importer.get", ServiceMethods::importerGet);
             r.register("importer.detach", ServiceMethods::importerDetach);
         }
         return r;
@@ -301,33 +302,46 @@ public final class ServiceMethods {
         return ok(new JsonObject().put("subscription", id).put("unsubscribed", true));
     }
 
-    // ---- importers: a client plays an RDMA NIC or iommufd against the simulated kernel -----------------------
+    // ---- importers: a client drives a peer-to-peer importer (simulated, or iommufd on Linux) ----------------
 
     private static Future<Reply> importerAttach(Session s, Params p) {
         p.only("export_id", "unmap_on_invalidate");
         String exportId = p.string("export_id");
-        boolean autoUnmap = !p.has("unmap_on_invalidate") || p.bool("unmap_on_invalidate");
+        boolean autoUnmapAsked = !p.has("unmap_on_invalidate") || p.bool("unmap_on_invalidate");
         Export e = s.export(exportId);
         String[] id = new String[1];
         Importer imp;
         try {
             // the callback runs in the kernel with the buffer's reservation lock held: unmap there (a well-behaved
-            // importer does; on 7.1 the revoke waits for it), then tell the client on its own loop
+            // importer does; on 7.1 the revoke waits for it), then tell the client on its own loop. An importer
+            // the backend remaps after the restore (iommufd) keeps its mapping: the kernel already made it fault.
             imp = e.attachImporter(i -> {
-                if (autoUnmap) while (i.mapped() > 0) i.unmap();
-                int mapped = i.mapped();
-                s.context().runOnContext(v -> {
-                    if (id[0] != null && !s.isClosed()) {
-                        s.send(Wire.notification("importer.invalidated", new JsonObject().put("importer_id", id[0])
-                                .put("export_id", exportId).put("mapped", mapped)));
-                    }
-                });
-            });
+                if (autoUnmapAsked && !i.remapsOnRestore()) while (i.mapped() > 0) i.unmap();
+                notifyImporter(s, id, "importer.invalidated", exportId, i);
+            }, i -> notifyImporter(s, id, "importer.remapped", exportId, i));
         } catch (Exception x) {
             return Future.failedFuture(x);
         }
         id[0] = s.addImporter(imp);
-        return ok(new JsonObject().put("importer_id", id[0]).put("export_id", exportId));
+        return ok(new JsonObject().put("importer_id", id[0]).put("export_id", exportId)
+                .put("remaps_on_restore", imp.remapsOnRestore()));
+    }
+
+    /** An importer's notification, sent on the connection's own loop (callbacks run on the device's thread). */
+    private static void notifyImporter(Session s, String[] id, String method, String exportId, Importer i) {
+        JsonObject params = importerView(i).put("export_id", exportId);
+        s.context().runOnContext(v -> {
+            if (id[0] != null && !s.isClosed()) s.send(Wire.notification(method, params.put("importer_id", id[0])));
+        });
+    }
+
+    /** What {@code importer.get} and the importer notifications say of an importer now. */
+    private static JsonObject importerView(Importer i) {
+        JsonObject o = new JsonObject().put("mapped", i.mapped()).put("state", i.state().name().toLowerCase(java.util.Locale.ROOT))
+                .put("invalidations", i.invalidations());
+        if (i.remapsOnRestore()) o.put("remaps", i.remaps());
+        if (i.iova() >= 0) o.put("iova", i.iova());
+        return o;
     }
 
     private static Future<Reply> importerMap(Session s, Params p) {
@@ -339,7 +353,7 @@ public final class ServiceMethods {
         } catch (KernelException x) {
             return Future.failedFuture(x);
         }
-        return ok(new JsonObject().put("importer_id", id).put("mapped", i.mapped()));
+        return ok(importerView(i).put("importer_id", id));
     }
 
     private static Future<Reply> importerUnmap(Session s, Params p) {
@@ -348,7 +362,13 @@ public final class ServiceMethods {
         Importer i = s.importer(id);
         if (i.mapped() == 0) throw RpcException.invalidParams("importer_id", "importer " + id + " has no mapping");
         i.unmap();
-        return ok(new JsonObject().put("importer_id", id).put("mapped", i.mapped()));
+        return ok(importerView(i).put("importer_id", id));
+    }
+
+    private static Future<Reply> importerGet(Session s, Params p) {
+        p.only("importer_id");
+        String id = p.string("importer_id");
+        return ok(importerView(s.importer(id)).put("importer_id", id));
     }
 
     private static Future<Reply> importerDetach(Session s, Params p) {

@@ -124,7 +124,7 @@ public final class Daemon {
             Service service;
             try {
                 service = new Service(devices, hub, policy, k.name(), config.maxLineBytes(), audit, metrics,
-                        config.handshake());
+                        config.handshake(), k.hasImporters());
             } catch (IllegalArgumentException e) {
                 throw new StartupException("configuration: " + e.getMessage(), e);
             }

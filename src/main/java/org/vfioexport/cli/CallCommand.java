@@ -15,13 +15,13 @@ import java.util.concurrent.Callable;
 
 /** {@code call METHOD [PARAMS-JSON]}: any method, for the ones no other command covers and for scripts. */
 final class CallCommand implements Callable<Integer> {
-    /** The methods of protocol version 1 (importer.* only on the simulated backend), for completion. */
+    /** The methods of protocol version 1 (importer.* only where the backend has an importer), for completion. */
     static final class KnownMethods implements Iterable<String> {
         static final List<String> ALL = List.of("rpc.methods", "server.info", "device.list", "device.get",
                 "device.reset", "device.set_memory", "export.create", "export.release", "export.get", "export.list",
                 "export.watch", "export.quiesced",
                 "events.subscribe", "events.unsubscribe", "importer.attach", "importer.map", "importer.unmap",
-                "importer.detach");
+                "importer.get", "importer.detach");
 
         @Override
         public java.util.Iterator<String> iterator() {

@@ -129,16 +129,17 @@ public final class Export {
     }
 
     /**
-     * Attaches a (simulated) peer-to-peer importer to this export's buffer, under a temporary reference so the
+     * Attaches a peer-to-peer importer (simulated, or iommufd on Linux) to this export's buffer, under a temporary reference so the
      * buffer cannot be released meanwhile. Fails with NO_SUCH_EXPORT once release has begun, and with the kernel's
-     * errno otherwise (ENODEV while revoked, EOPNOTSUPP on the real backend).
+     * errno otherwise (ENODEV while revoked, EOPNOTSUPP on a Linux kernel without iommufd).
      */
-    public Importer attachImporter(Consumer<Importer> onInvalidate) throws KernelException, DeviceException {
+    public Importer attachImporter(Consumer<Importer> onInvalidate, Consumer<Importer> onRemap)
+            throws KernelException, DeviceException {
         if (!tryGet()) {
             throw new DeviceException(DeviceException.Kind.NO_SUCH_EXPORT, device, id, "export " + id + " is being released");
         }
         try {
-            return buf.attachImporter(onInvalidate);
+            return buf.attachImporter(onInvalidate, onRemap);
         } finally {
             put();
         }

@@ -32,6 +32,15 @@ public interface DmaBuf extends AutoCloseable {
      */
     default Importer attachImporter(java.util.function.Consumer<Importer> onInvalidate) throws KernelException {
         throw new KernelException("dma_buf_dynamic_attach", Errno.EOPNOTSUPP,
-                "userspace importers exist only on the simulated kernel");
+                "this backend has no importer for a client to drive");
+    }
+
+    /**
+     * As {@link #attachImporter(java.util.function.Consumer)}, with a second callback run after the backend mapped
+     * the buffer again following a restore (only importers that {@link Importer#remapsOnRestore()} call it).
+     */
+    default Importer attachImporter(java.util.function.Consumer<Importer> onInvalidate,
+                                    java.util.function.Consumer<Importer> onRemap) throws KernelException {
+        return attachImporter(onInvalidate);
     }
 }

@@ -19,6 +19,14 @@ public interface VfioKernel extends AutoCloseable {
     /** The devices this backend can open (PCI addresses). */
     List<String> deviceIds();
 
+    /**
+     * Whether a client can drive an importer of its exports here ({@link DmaBuf#attachImporter}): the simulated
+     * kernel's, or iommufd on Linux.
+     */
+    default boolean hasImporters() {
+        return false;
+    }
+
     /** Opens a device (the VFIO device fd). */
     VfioDevice open(String deviceId) throws KernelException;
 

@@ -90,6 +90,39 @@ class ImporterTest {
     }
 
     @Test
+    @DisplayName("importer.get reports the state: unmapped, mapped, revoked while memory is off, mapped again")
+    void importerGetReportsTheState() throws Exception {
+        try (VfioExportClient c = daemon.connect()) {
+            ExportedBuffer b = c.export(NVME, 2, 0x6000, 0x1000);
+            JsonObject attached = c.request("importer.attach", new JsonObject().put("export_id", b.id())
+                    .put("unmap_on_invalidate", false));
+            assertEquals(false, attached.getBoolean("remaps_on_restore"), "the simulated importer maps when asked");
+            String imp = attached.getString("importer_id");
+            JsonObject fresh = c.request("importer.get", id(imp));
+            assertEquals("unmapped", fresh.getString("state"));
+            assertEquals(0, fresh.getInteger("invalidations"));
+            assertEquals(false, fresh.containsKey("iova"), "a simulated importer has no IO address space");
+            assertEquals("mapped", c.request("importer.map", id(imp)).getString("state"));
+            c.request("device.set_memory", new JsonObject().put("device", NVME).put("enabled", false));
+            assertEquals("revoked", c.nextNotification("importer.invalidated", WAIT).getString("state"));
+            JsonObject revoked = c.request("importer.get", id(imp));
+            assertEquals("revoked", revoked.getString("state"));
+            assertEquals(1, revoked.getInteger("mapped"));
+            assertEquals(1, revoked.getInteger("invalidations"));
+            c.request("device.set_memory", new JsonObject().put("device", NVME).put("enabled", true));
+            c.nextNotification("importer.invalidated", WAIT);
+            assertEquals("mapped", c.request("importer.get", id(imp)).getString("state"));
+            RpcError unknown = assertThrows(RpcError.class, () -> c.request("importer.get", id("imp-999")));
+            assertEquals(-32602, unknown.code());
+            assertEquals("importer_id", unknown.data().getString("field"));
+            RpcError extra = assertThrows(RpcError.class,
+                    () -> c.request("importer.get", id(imp).put("verbose", true)));
+            assertEquals(-32602, extra.code());
+            b.fd().close();
+        }
+    }
+
+    @Test
     @DisplayName("attach to a revoked export is ENODEV; to another client's export -32002")
     void attachRefusals() throws Exception {
         try (VfioExportClient c = daemon.connect(); VfioExportClient other = daemon.connect()) {

@@ -75,7 +75,7 @@ class ProtocolTest {
                             "device.set_memory", "export.create", "export.release", "export.get", "export.list",
                             "export.watch", "export.quiesced",
                             "events.subscribe", "events.unsubscribe", "audit.query", "importer.attach", "importer.map",
-                            "importer.unmap", "importer.detach"),
+                            "importer.unmap", "importer.get", "importer.detach"),
                     c.request("rpc.methods").getJsonArray("methods").getList());
         }
     }

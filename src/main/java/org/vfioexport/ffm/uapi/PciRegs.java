@@ -14,6 +14,8 @@ public final class PciRegs {
     public static final int PCI_COMMAND = 0x04;
     /** Enable response in memory space: clearing it revokes a BAR's dma-bufs. */
     public static final int PCI_COMMAND_MEMORY = 0x2;
+    /** Enable bus mastering: a function without it cannot DMA. */
+    public static final int PCI_COMMAND_MASTER = 0x4;
 
     /** 32 bits; BARs 1-5 follow at 4-byte steps. */
     public static final int PCI_BASE_ADDRESS_0 = 0x10;

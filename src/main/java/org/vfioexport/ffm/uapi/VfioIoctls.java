@@ -170,6 +170,48 @@ public final class VfioIoctls {
         }
     }
 
+    /** {@code IOMMU_DESTROY}: frees an iommufd object (an IOAS) by id. */
+    public static void iommuDestroy(int iommufd, int id) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = withArgsz(a, iommu_destroy, "size");
+            s.set(JAVA_INT, off(iommu_destroy, "id"), id);
+            Posix.ioctl(iommufd, IOMMU_DESTROY, s, "IOMMU_DESTROY");
+        }
+    }
+
+    /**
+     * {@code IOMMU_IOAS_MAP_FILE}, readable and writeable: maps {@code length} bytes of {@code fd} from
+     * {@code start} into an IOAS, at {@code iova} when {@code fixedIova}, else where the kernel chooses. Returns
+     * the IOVA.
+     */
+    public static long ioasMapFile(int iommufd, int ioas, int fd, long start, long length, long iova, boolean fixedIova)
+            throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = withArgsz(a, iommu_ioas_map_file, "size");
+            int flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE | (fixedIova ? IOMMU_IOAS_MAP_FIXED_IOVA : 0);
+            s.set(JAVA_INT, off(iommu_ioas_map_file, "flags"), flags);
+            s.set(JAVA_INT, off(iommu_ioas_map_file, "ioas_id"), ioas);
+            s.set(JAVA_INT, off(iommu_ioas_map_file, "fd"), fd);
+            s.set(JAVA_LONG, off(iommu_ioas_map_file, "start"), start);
+            s.set(JAVA_LONG, off(iommu_ioas_map_file, "length"), length);
+            s.set(JAVA_LONG, off(iommu_ioas_map_file, "iova"), fixedIova ? iova : 0);
+            Posix.ioctl(iommufd, IOMMU_IOAS_MAP_FILE, s, "IOMMU_IOAS_MAP_FILE");
+            return s.get(JAVA_LONG, off(iommu_ioas_map_file, "iova"));
+        }
+    }
+
+    /** {@code IOMMU_IOAS_UNMAP} of {@code [iova, iova + length)}; returns how many bytes the kernel unmapped. */
+    public static long ioasUnmap(int iommufd, int ioas, long iova, long length) throws PosixException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = withArgsz(a, iommu_ioas_unmap, "size");
+            s.set(JAVA_INT, off(iommu_ioas_unmap, "ioas_id"), ioas);
+            s.set(JAVA_LONG, off(iommu_ioas_unmap, "iova"), iova);
+            s.set(JAVA_LONG, off(iommu_ioas_unmap, "length"), length);
+            Posix.ioctl(iommufd, IOMMU_IOAS_UNMAP, s, "IOMMU_IOAS_UNMAP");
+            return s.get(JAVA_LONG, off(iommu_ioas_unmap, "length"));
+        }
+    }
+
     // ---- region access (pread/pwrite at the region's offset in the device fd) ---------------------------
 
     public static byte[] pread(int device, long offset, int count) throws PosixException {

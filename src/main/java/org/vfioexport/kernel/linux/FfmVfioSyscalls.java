@@ -95,6 +95,22 @@ final class FfmVfioSyscalls implements VfioSyscalls {
     }
 
     @Override
+    public void iommuDestroy(int iommufd, int id) throws PosixException {
+        VfioIoctls.iommuDestroy(iommufd, id);
+    }
+
+    @Override
+    public long ioasMapFile(int iommufd, int ioas, int fd, long start, long length, long iova, boolean fixedIova)
+            throws PosixException {
+        return VfioIoctls.ioasMapFile(iommufd, ioas, fd, start, length, iova, fixedIova);
+    }
+
+    @Override
+    public long ioasUnmap(int iommufd, int ioas, long iova, long length) throws PosixException {
+        return VfioIoctls.ioasUnmap(iommufd, ioas, iova, length);
+    }
+
+    @Override
     public byte[] pread(int device, long offset, int count) throws PosixException {
         return VfioIoctls.pread(device, offset, count);
     }

@@ -1,11 +1,14 @@
 package org.vfioexport.kernel.linux;
 
+import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.ffm.posix.Fd;
 import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.kernel.DmaBuf;
+import org.vfioexport.kernel.Importer;
 import org.vfioexport.kernel.KernelException;
 
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 
 /**
  * A dma-buf fd the kernel returned from {@code VFIO_DEVICE_FEATURE}; this object owns it and closes it once (an
@@ -15,12 +18,31 @@ final class LinuxDmaBuf implements DmaBuf {
     private final VfioSyscalls sys;
     private final int fd;
     private final long size;
+    private final IommufdImportSpace importSpace;
+    private final DeviceImporters importers;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    LinuxDmaBuf(VfioSyscalls sys, int fd, long size) {
+    LinuxDmaBuf(VfioSyscalls sys, int fd, long size, IommufdImportSpace importSpace, DeviceImporters importers) {
         this.sys = sys;
         this.fd = fd;
         this.size = size;
+        this.importSpace = importSpace;
+        this.importers = importers;
+    }
+
+    /**
+     * An iommufd importer of this buffer ({@link IommufdImporter}); nothing is mapped until {@link Importer#map()}.
+     * The caller guarantees this reference is not closed concurrently, as for {@link #dup()}.
+     */
+    @Override
+    public Importer attachImporter(Consumer<Importer> onInvalidate) throws KernelException {
+        return attachImporter(onInvalidate, i -> {});
+    }
+
+    @Override
+    public Importer attachImporter(Consumer<Importer> onInvalidate, Consumer<Importer> onRemap) throws KernelException {
+        if (closed.get()) throw new KernelException("dup", Errno.EBADF, "the dma-buf is closed");
+        return IommufdImporter.attach(sys, importSpace, importers, fd, size, onInvalidate, onRemap);
     }
 
     @Override

@@ -27,6 +27,7 @@ public final class LinuxKernel implements VfioKernel {
     private final List<String> configured;
     private final GroupContainerPath groupPath;
     private final IommufdCdevPath cdevPath;
+    private final IommufdImportSpace importSpace;
 
     /** Every device bound to vfio-pci, found in sysfs. */
     public LinuxKernel() {
@@ -72,6 +73,19 @@ public final class LinuxKernel implements VfioKernel {
         this.configured = deviceIds == null ? null : List.copyOf(deviceIds);
         this.groupPath = new GroupContainerPath(sys, devVfio, sysfs);
         this.cdevPath = new IommufdCdevPath(sys, devVfio.resolve("devices"), devIommu, sysfs);
+        this.importSpace = new IommufdImportSpace(sys, devIommu);
+    }
+
+    /** iommufd ({@code /dev/iommu}) imports dma-bufs here ({@link IommufdImporter}). */
+    @Override
+    public boolean hasImporters() {
+        return Files.exists(devIommu);
+    }
+
+    /** Closes the importers' iommufd (devices are closed by their owners first). */
+    @Override
+    public void close() {
+        importSpace.close();
     }
 
     @Override
@@ -141,6 +155,6 @@ public final class LinuxKernel implements VfioKernel {
         }
         long[] bars = sysfs.resourceStarts(deviceId);
         OpenedDevice d = useCdev() && sysfs.vfioCdev(deviceId).isPresent() ? cdevPath.open(deviceId) : groupPath.open(deviceId);
-        return new LinuxVfioDevice(sys, deviceId, d, bars);
+        return new LinuxVfioDevice(sys, deviceId, d, bars, importSpace);
     }
 }

@@ -33,16 +33,25 @@ final class LinuxVfioDevice implements VfioDevice {
     private final String id;
     private final OpenedDevice opened;
     private final long[] resourceStarts;
+    private final IommufdImportSpace importSpace;
+    private final DeviceImporters importers = new DeviceImporters();
     private final ReadWriteLock lock = new ReentrantReadWriteLock();
     private boolean closed;
     private volatile long configOffset = -1;
 
     /** @param resourceStarts sysfs {@code resource} starts of BAR0..BAR5 and the ROM ({@link Sysfs#resourceStarts}) */
-    LinuxVfioDevice(VfioSyscalls sys, String id, OpenedDevice opened, long[] resourceStarts) {
+    LinuxVfioDevice(VfioSyscalls sys, String id, OpenedDevice opened, long[] resourceStarts,
+                    IommufdImportSpace importSpace) {
         this.sys = sys;
         this.id = id;
         this.opened = opened;
         this.resourceStarts = resourceStarts.clone();
+        this.importSpace = importSpace;
+    }
+
+    /** The iommufd importers of this device's dma-bufs (for tests). */
+    DeviceImporters importers() {
+        return importers;
     }
 
     @Override
@@ -124,7 +133,7 @@ final class LinuxVfioDevice implements VfioDevice {
                 q.regionIndex(), q.openFlags(), q.flags(), q.nrRanges(), offsets, lengths));
         if (q.isProbe()) return null;
         // a GET answered with a new fd; its size is the sum of the lengths the kernel accepted
-        return new LinuxDmaBuf(sys, rc, q.size());
+        return new LinuxDmaBuf(sys, rc, q.size(), importSpace, importers);
     }
 
     /**
@@ -159,12 +168,23 @@ final class LinuxVfioDevice implements VfioDevice {
         return call != VfioDevice.Call.EXPORT;
     }
 
+    /**
+     * The kernel revokes every dma-buf of the device, resets it, and restores them when memory decoding is on
+     * (pci_try_reset_function keeps COMMAND); the importers are told in that order. They are told even when the
+     * reset failed: the revoke may have happened before the failure, and a remap of a buffer still usable is
+     * harmless (ENODEV leaves a revoked one as it is).
+     */
     @Override
     public void reset() throws KernelException {
-        call(Ops.RESET, fd -> {
-            sys.reset(fd);
-            return null;
-        });
+        try {
+            call(Ops.RESET, fd -> {
+                sys.reset(fd);
+                return null;
+            });
+        } finally {
+            importers.revoked(false);
+            importers.restored();
+        }
     }
 
     @Override
@@ -178,6 +198,9 @@ final class LinuxVfioDevice implements VfioDevice {
             sys.pwrite(fd, at, new byte[] {(byte) v, (byte) (v >>> 8)});
             return null;
         });
+        // after the write: the kernel revokes (cleared) or restores (set) under memory_lock inside the pwrite
+        if (enabled) importers.restored();
+        else importers.revoked(false);
     }
 
     @Override
@@ -185,6 +208,21 @@ final class LinuxVfioDevice implements VfioDevice {
         return call(Ops.SET_MEMORY, fd -> {
             byte[] cmd = sys.pread(fd, configOffset(fd) + PCI_COMMAND, 2);
             return (cmd[0] & PCI_COMMAND_MEMORY) != 0;
+        });
+    }
+
+    /** pread of a region through the device fd, at {@code at} bytes into region {@code index} (lab tests). */
+    byte[] readRegion(int index, long at, int count) throws KernelException {
+        long base = region(index).offset();
+        return call(Ops.GET_REGION_INFO, fd -> sys.pread(fd, base + at, count));
+    }
+
+    /** pwrite of a region through the device fd (lab tests: a pattern into the NVMe CMB). */
+    void writeRegion(int index, long at, byte[] data) throws KernelException {
+        long base = region(index).offset();
+        call(Ops.GET_REGION_INFO, fd -> {
+            sys.pwrite(fd, base + at, data);
+            return null;
         });
     }
 
@@ -213,6 +251,8 @@ final class LinuxVfioDevice implements VfioDevice {
             closed = true;
             sys.closeQuietly(opened.fd());
             opened.afterClose().run();
+            // vfio_pci_dma_buf_cleanup: the device's dma-bufs are revoked for good
+            importers.revoked(true);
         } finally {
             lock.writeLock().unlock();
         }

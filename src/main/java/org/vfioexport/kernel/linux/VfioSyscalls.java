@@ -71,6 +71,16 @@ interface VfioSyscalls {
 
     void attachIommufdPt(int device, int ptId) throws PosixException;
 
+    /** {@code IOMMU_DESTROY} of an IOAS. */
+    void iommuDestroy(int iommufd, int id) throws PosixException;
+
+    /** {@code IOMMU_IOAS_MAP_FILE}, readable and writeable; returns the IOVA (the fixed one, or the kernel's). */
+    long ioasMapFile(int iommufd, int ioas, int fd, long start, long length, long iova, boolean fixedIova)
+            throws PosixException;
+
+    /** {@code IOMMU_IOAS_UNMAP}; returns the bytes unmapped. */
+    long ioasUnmap(int iommufd, int ioas, long iova, long length) throws PosixException;
+
     // ---- region access -----------------------------------------------------------------------------------
 
     /** {@code pread} of exactly {@code count} bytes; a short read is EIO. */

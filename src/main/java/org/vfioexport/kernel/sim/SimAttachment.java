@@ -74,6 +74,15 @@ public final class SimAttachment implements Importer {
     }
 
     @Override
+    public State state() {
+        synchronized (buf) {
+            if (detached) return State.DETACHED;
+            if (mapped == 0) return State.UNMAPPED;
+            return buf.revoked() ? State.REVOKED : State.MAPPED;
+        }
+    }
+
+    @Override
     public void close() {
         detach();
     }

@@ -67,6 +67,12 @@ public final class SimKernel implements VfioKernel {
         return "sim";
     }
 
+    /** A client plays a peer-to-peer importer here ({@link SimAttachment}). */
+    @Override
+    public boolean hasImporters() {
+        return true;
+    }
+
     @Override
     public boolean isAvailable() {
         return true;

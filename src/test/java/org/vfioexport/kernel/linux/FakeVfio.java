@@ -67,6 +67,7 @@ final class FakeVfio implements VfioSyscalls {
         int openCount;
         boolean cdevOpen;      // opened (and bound) through its cdev
         String cdev;           // vfioN when the kernel has CONFIG_VFIO_DEVICE_CDEV
+        final List<DmaBufFile> dmaBufs = new ArrayList<>();   // vdev->dmabufs: the exported buffers still alive
 
         Device(String id, int group) {
             this.id = id;
@@ -290,8 +291,22 @@ final class FakeVfio implements VfioSyscalls {
 
     private final class IommufdFile extends File {
         final List<Integer> ioas = new ArrayList<>();
+        final Map<Integer, List<Area>> areas = new TreeMap<>();
         int nextId = 1;
+
+        IommufdFile() {
+            iommufds.add(this);
+        }
+
+        @Override
+        void released() {
+            for (List<Area> l : areas.values()) for (Area a : l) drop(a.file);
+            areas.clear();
+            iommufds.remove(this);
+        }
     }
+
+    private final List<IommufdFile> iommufds = new ArrayList<>();
 
     private final class DeviceFile extends File {
         final Device device;
@@ -310,7 +325,11 @@ final class FakeVfio implements VfioSyscalls {
             if (accessGranted) {
                 // vfio_df_close: the last close of the device restores the power-on state (the lab: memory
                 // decoding on at the next open)
-                if (--device.openCount == 0) device.powerOn();
+                if (--device.openCount == 0) {
+                    moveDmaBufs(device, true);
+                    for (DmaBufFile b : device.dmaBufs) b.cleanedUp = true;
+                    device.powerOn();
+                }
             }
             if (group != null) drop(group);
             if (iommufd != null) {
@@ -323,9 +342,49 @@ final class FakeVfio implements VfioSyscalls {
 
     private final class DmaBufFile extends File {
         final long size;
+        final Device device;
+        final int ranges;
+        boolean revoked;          // priv->revoked: importers' mappings are zapped, new ones are ENODEV
+        boolean cleanedUp;        // the device was closed: revoked for good (vfio_pci_dma_buf_cleanup)
 
-        DmaBufFile(long size) {
+        DmaBufFile(long size, Device device, int ranges) {
             this.size = size;
+            this.device = device;
+            this.ranges = ranges;
+        }
+
+        @Override
+        void released() {
+            device.dmaBufs.remove(this);
+        }
+    }
+
+    /** An IOVA area of an IOAS: a dma-buf mapped by IOMMU_IOAS_MAP_FILE, live until its buffer is revoked. */
+    private static final class Area {
+        final long iova, length;
+        final DmaBufFile file;
+        boolean live = true;      // the IOMMU page table translates it; a revoke zaps it and nothing restores it
+
+        Area(long iova, long length, DmaBufFile file) {
+            this.iova = iova;
+            this.length = length;
+            this.file = file;
+        }
+    }
+
+    /**
+     * vfio_pci_dma_buf_move: a revoke zaps every importer's mapping of the device's buffers (iommufd keeps the
+     * dead areas and says nothing); a restore only clears the flag, it maps nothing back.
+     */
+    private void moveDmaBufs(Device d, boolean revoke) {
+        for (DmaBufFile b : d.dmaBufs) {
+            if (b.cleanedUp) continue;
+            b.revoked = revoke;
+            if (revoke) {
+                for (IommufdFile i : iommufds) {
+                    for (List<Area> areas : i.areas.values()) for (Area a : areas) if (a.file == b) a.live = false;
+                }
+            }
         }
     }
 
@@ -613,6 +672,9 @@ final class FakeVfio implements VfioSyscalls {
         enter("VFIO_DEVICE_RESET");
         Device d = device(device, "VFIO_DEVICE_RESET").device;
         if (!d.reset) throw err("VFIO_DEVICE_RESET", Errno.EINVAL);   // !vdev->reset_works
+        // vfio_pci_ioctl_reset: revoke, pci_try_reset_function (which keeps COMMAND), restore if memory is on
+        moveDmaBufs(d, true);
+        if (d.memoryEnabled()) moveDmaBufs(d, false);
     }
 
     @Override
@@ -661,7 +723,12 @@ final class FakeVfio implements VfioSyscalls {
             if (Long.compareUnsigned(end, a) < 0) throw err(op, Errno.EOVERFLOW);
             if (Long.compareUnsigned(end, b.address() + b.size()) > 0) throw err(op, Errno.EINVAL);
         }
-        return installDmaBuf(new DmaBufFile(sum), d.id, openFlags);
+        DmaBufFile buf = new DmaBufFile(sum, d, (int) n);
+        int fd = installDmaBuf(buf, d.id, openFlags);
+        d.dmaBufs.add(buf);
+        // a buffer exported while memory decoding is off starts revoked (vfio_pci_core_feature_dma_buf)
+        buf.revoked = !d.memoryEnabled();
+        return fd;
     }
 
     /**
@@ -735,6 +802,90 @@ final class FakeVfio implements VfioSyscalls {
         f.attachedIoas = ptId;
     }
 
+    @Override
+    public synchronized void iommuDestroy(int iommufdFd, int id) throws PosixException {
+        String op = "IOMMU_DESTROY";
+        enter(op);
+        IommufdFile i = file(iommufdFd, IommufdFile.class, op);
+        if (!i.ioas.contains(id)) throw err(op, Errno.ENOENT);
+        for (File f : fdTable.values()) {
+            if (f instanceof DeviceFile df && df.iommufd == i && Integer.valueOf(id).equals(df.attachedIoas)) {
+                throw err(op, Errno.EBUSY);   // a device is attached to it
+            }
+        }
+        i.ioas.remove(Integer.valueOf(id));
+        List<Area> areas = i.areas.remove(id);
+        if (areas != null) for (Area a : areas) drop(a.file);
+    }
+
+    /** iommufd's iopt_map_file_pages with a dma-buf (drivers/iommu/iommufd/io_pagetable.c, pages.c). */
+    @Override
+    public synchronized long ioasMapFile(int iommufdFd, int ioas, int fd, long start, long length, long iova,
+                                         boolean fixedIova) throws PosixException {
+        String op = "IOMMU_IOAS_MAP_FILE";
+        enter(op);
+        IommufdFile i = file(iommufdFd, IommufdFile.class, op);
+        if (!i.ioas.contains(ioas)) throw err(op, Errno.ENOENT);
+        File f = fdTable.get(fd);
+        if (f == null) throw err(op, Errno.EBADF);
+        // only a VFIO dma-buf of one range (or a memfd, which this model does not hand out) can be mapped
+        if (!(f instanceof DmaBufFile b) || b.ranges != 1) throw err(op, Errno.EOPNOTSUPP);
+        if (b.revoked || b.cleanedUp) throw err(op, Errno.ENODEV);
+        if (length == 0 || start < 0 || Long.compareUnsigned(start + length, b.size) > 0) throw err(op, Errno.EINVAL);
+        List<Area> areas = i.areas.computeIfAbsent(ioas, k -> new ArrayList<>());
+        long at = iova;
+        if (!fixedIova) {
+            at = PAGE;
+            for (Area a : areas) at = Math.max(at, a.iova + a.length);
+        }
+        for (Area a : areas) {
+            if (at < a.iova + a.length && a.iova < at + length) throw err(op, Errno.EEXIST);
+        }
+        areas.add(new Area(at, length, b));
+        b.holds++;
+        return at;
+    }
+
+    /** iopt_unmap_iova: removes the areas inside the range, live or dead; ENOENT when there is none. */
+    @Override
+    public synchronized long ioasUnmap(int iommufdFd, int ioas, long iova, long length) throws PosixException {
+        String op = "IOMMU_IOAS_UNMAP";
+        enter(op);
+        IommufdFile i = file(iommufdFd, IommufdFile.class, op);
+        if (!i.ioas.contains(ioas)) throw err(op, Errno.ENOENT);
+        List<Area> areas = i.areas.getOrDefault(ioas, new ArrayList<>());
+        long unmapped = 0;
+        for (java.util.Iterator<Area> it = areas.iterator(); it.hasNext(); ) {
+            Area a = it.next();
+            boolean inside = a.iova >= iova && a.iova + a.length <= iova + length;
+            boolean overlaps = a.iova < iova + length && iova < a.iova + a.length;
+            if (overlaps && !inside) throw err(op, Errno.EINVAL);   // an area is never split
+            if (inside) {
+                it.remove();
+                unmapped += a.length;
+                drop(a.file);
+            }
+        }
+        if (unmapped == 0) throw err(op, Errno.ENOENT);
+        return unmapped;
+    }
+
+    /** Whether a device attached to this IOAS would reach the buffer at {@code iova} (a live IOMMU mapping). */
+    synchronized boolean translates(int iommufdFd, int ioas, long iova) {
+        File f = fdTable.get(iommufdFd);
+        if (!(f instanceof IommufdFile i)) return false;
+        for (Area a : i.areas.getOrDefault(ioas, List.of())) {
+            if (iova >= a.iova && iova < a.iova + a.length) return a.live;
+        }
+        return false;
+    }
+
+    /** The IOVA areas of an IOAS, live or dead. */
+    synchronized int areas(int iommufdFd, int ioas) {
+        File f = fdTable.get(iommufdFd);
+        return f instanceof IommufdFile i ? i.areas.getOrDefault(ioas, List.of()).size() : 0;
+    }
+
     /** vfs_read/vfs_write on a file whose fops have no read/write is EINVAL; so is a device before access. */
     private Device regionAccess(int device, String op, long offset, int count) throws PosixException {
         File f = fdTable.get(device);
@@ -770,6 +921,7 @@ final class FakeVfio implements VfioSyscalls {
         Device d = regionAccess(device, "pwrite", offset, data.length);
         if ((int) (offset >>> OFFSET_SHIFT) != Vfio.VFIO_PCI_CONFIG_REGION_INDEX) return;
         int pos = (int) (offset & 0xfff);
+        boolean memoryBefore = d.memoryEnabled();
         // vfio_pci_config.c virtualises the header: of COMMAND, user space writes I/O, memory and bus master
         // (and INTx disable); the rest of this model's header is read-only
         for (int i = 0; i < data.length; i++) {
@@ -777,5 +929,7 @@ final class FakeVfio implements VfioSyscalls {
             if (at == PCI_COMMAND) d.config[at] = (byte) ((d.config[at] & ~0x07) | (data[i] & 0x07));
             if (at == PCI_COMMAND + 1) d.config[at] = (byte) ((d.config[at] & ~0x04) | (data[i] & 0x04));
         }
+        // vfio_basic_config_write: a change of the memory bit revokes or restores the device's dma-bufs
+        if (d.memoryEnabled() != memoryBefore) moveDmaBufs(d, !d.memoryEnabled());
     }
 }
