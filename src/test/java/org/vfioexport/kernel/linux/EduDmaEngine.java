@@ -61,9 +61,9 @@ final class EduDmaEngine implements AutoCloseable {
         }
     }
 
-    /** edu's identification register: 0x010000ed. */
+    /** edu's identification register: 0x010000ed. Registers below 0x80 answer 4-byte accesses only. */
     int identification() throws PosixException {
-        return (int) reg(0);
+        return ByteBuffer.wrap(sys.pread(device, bar0, 4)).order(ByteOrder.LITTLE_ENDIAN).getInt();
     }
 
     /**
