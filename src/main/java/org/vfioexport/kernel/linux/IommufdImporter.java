@@ -4,6 +4,8 @@ import org.vfioexport.ffm.posix.Errno;
 import org.vfioexport.ffm.posix.PosixException;
 import org.vfioexport.kernel.Importer;
 import org.vfioexport.kernel.KernelException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.util.function.Consumer;
 
@@ -26,7 +28,7 @@ final class IommufdImporter implements Importer {
      * buffer inside the 28- and 32-bit DMA masks of simple devices (QEMU's edu clamps DMA addresses to 28 bits).
      */
     static final long IOVA = 0x100000L;
-    private static final System.Logger LOG = System.getLogger(IommufdImporter.class.getName());
+    private static final Logger LOG = LoggerFactory.getLogger(IommufdImporter.class);
 
     private final VfioSyscalls sys;
     private final DeviceImporters registry;
@@ -106,7 +108,7 @@ final class IommufdImporter implements Importer {
         try {
             sys.ioasUnmap(iommufd, ioas, IOVA, size);
         } catch (PosixException e) {
-            LOG.log(System.Logger.Level.WARNING, "IOMMU_IOAS_UNMAP of " + hex(IOVA) + " in IOAS " + ioas + ": "
+            LOG.warn("IOMMU_IOAS_UNMAP of " + hex(IOVA) + " in IOAS " + ioas + ": "
                     + Errno.describe(e.errno()));
         }
     }
@@ -132,7 +134,7 @@ final class IommufdImporter implements Importer {
             } catch (PosixException e) {
                 // ENODEV: still revoked (memory decoding is off after the reset); the next restore tries again
                 if (e.errno() != Errno.ENODEV.value) {
-                    LOG.log(System.Logger.Level.WARNING, "remapping a restored dma-buf at " + hex(IOVA) + ": "
+                    LOG.warn("remapping a restored dma-buf at " + hex(IOVA) + ": "
                             + Errno.describe(e.errno()));
                 }
                 return;
@@ -202,7 +204,7 @@ final class IommufdImporter implements Importer {
         try {
             sys.iommuDestroy(iommufd, ioas);
         } catch (PosixException e) {
-            LOG.log(System.Logger.Level.WARNING, "IOMMU_DESTROY of IOAS " + ioas + ": " + Errno.describe(e.errno()));
+            LOG.warn("IOMMU_DESTROY of IOAS " + ioas + ": " + Errno.describe(e.errno()));
         }
     }
 
