@@ -34,6 +34,16 @@ key=$({ echo "$version"; gcc --version | head -n 1; cat "$FRAGMENT"; echo "build
 OUT=$LAB/$key
 if [ -f "$OUT/bzImage" ]; then echo "$OUT/bzImage"; exit 0; fi
 
+# one build at a time: the cache is shared by every checkout of the user, and two builds in one tree break each
+# other. A second caller waits, then finds the first one's kernel.
+mkdir -p "$LAB"
+exec 9> "$LAB/.lock"
+if ! flock -n 9; then
+  say "another build of the lab kernel is running; waiting for it"
+  flock 9
+fi
+if [ -f "$OUT/bzImage" ]; then echo "$OUT/bzImage"; exit 0; fi
+
 # the source, unpacked once per version (1.8 GB)
 SRC=$LAB/src-$version
 if [ ! -f "$SRC/.unpacked" ]; then

@@ -104,12 +104,19 @@ public final class SimKernel implements VfioKernel {
      * Opens a device. Like vfio_pci_core_enable, opening tries a function reset first: EAGAIN from it aborts the
      * open (inject it at step {@code open.try_reset}). The memory-enable bit starts as configured at every open:
      * Linux restores, at close, the config state it saved at open (seen on 7.2).
+     *
+     * <p>A device that is open already cannot be opened again: the simulator answers as Linux's iommufd cdev path
+     * does, where {@code VFIO_DEVICE_BIND_IOMMUFD} of a second fd is EINVAL (vfio_df_open allows one open; the
+     * group path would allow several, but the cdev path is the modern one and the service opens each device once).
      */
     @Override
     public synchronized VfioDevice open(String deviceId) throws KernelException {
         SimDeviceSpec spec = specs.get(deviceId);
         if (spec == null) throw new KernelException(Ops.OPEN, Errno.ENOENT, "no device " + deviceId);
-        if (open.containsKey(deviceId)) throw new KernelException(Ops.OPEN, Errno.EBUSY, deviceId + " is already open");
+        if (open.containsKey(deviceId)) {
+            // the detail names the failing step as LinuxKernel's cdev path does ("<step> for <id>")
+            throw new KernelException(Ops.OPEN, Errno.EINVAL, "VFIO_DEVICE_BIND_IOMMUFD for " + deviceId + ": already open");
+        }
         faults.enter("open", Ops.OPEN);
         try {
             faults.enter("open.try_reset", Ops.OPEN);

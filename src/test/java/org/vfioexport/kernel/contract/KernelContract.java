@@ -62,11 +62,27 @@ public abstract class KernelContract {
         }
     }
 
+    /**
+     * How the backend reaches a device. The two paths of Linux answer alike except where this says otherwise
+     * (docs/kernel-semantics.md §1.4): the contract asks the backend which one it took and expects that path's
+     * answer, so a backend on either path is checked rather than skipped.
+     */
+    public enum OpenPath {
+        /** {@code /dev/vfio/<group>} in a type1 container, then {@code VFIO_GROUP_GET_DEVICE_FD}. */
+        GROUP,
+        /** {@code /dev/vfio/devices/vfioN} bound to {@code /dev/iommu} with {@code VFIO_DEVICE_BIND_IOMMUFD}. */
+        CDEV
+    }
+
     protected VfioKernel kernel;
     protected LabDevices lab;
+    protected OpenPath path;
 
     /** The backend under test, configured with the lab's four devices. */
     protected abstract VfioKernel createKernel() throws Exception;
+
+    /** The path {@link #kernel} opens devices through (asked once the kernel is known to be available). */
+    protected abstract OpenPath openPath() throws Exception;
 
     protected Roles roles() {
         return Roles.VMLAB;
@@ -82,6 +98,7 @@ public abstract class KernelContract {
         lab = LabDevices.load();
         kernel = createKernel();
         assumeTrue(kernel.isAvailable(), () -> kernel.name() + " kernel unavailable: " + kernel.unavailabilityCause());
+        path = openPath();
     }
 
     @AfterAll
@@ -612,6 +629,44 @@ public abstract class KernelContract {
             b.close(); // a second close must not close whatever fd now has that number
             PosixException e = assertThrows(PosixException.class, () -> seekEnd(b.fd()));
             assertEquals(Errno.EBADF.value, e.errno(), "the fd is closed");
+        }
+    }
+
+    /**
+     * A second open of an open device: the group path hands out another device fd (and a dma-buf exported through
+     * it outlives that fd); the cdev path refuses it with EINVAL at {@code VFIO_DEVICE_BIND_IOMMUFD} (vfio_df_open
+     * allows one open there), which LinuxKernel reports as a failed open. Either way the first fd is unaffected.
+     */
+    @Test
+    void aSecondOpenOfAnOpenDevice(TestReporter report) throws Exception {
+        String edu = roles().edu();
+        report.publishEntry("open path", path.name());
+        try (VfioDevice first = kernel.open(edu)) {
+            switch (path) {
+                case CDEV -> {
+                    KernelException e = assertThrows(KernelException.class, () -> kernel.open(edu).close(),
+                            "a second open of " + edu + " on the cdev path was accepted");
+                    report.publishEntry("second open", e.getMessage());
+                    assertEquals(Ops.OPEN, e.op());
+                    assertEquals("EINVAL", e.errnoName(), e.getMessage());
+                }
+                case GROUP -> {
+                    VfioDevice second = kernel.open(edu);
+                    report.publishEntry("second open", "succeeded");
+                    try (DmaBuf b = second.exportDmaBuf(get(0, r(0, P)))) {
+                        second.close();
+                        assertEquals(P, seekEnd(b.fd()), "a dma-buf exported through the second fd outlives it");
+                    } finally {
+                        second.close();
+                    }
+                }
+            }
+            try (DmaBuf b = first.exportDmaBuf(get(0, r(0, P)))) {
+                assertEquals(P, seekEnd(b.fd()), "the first fd still exports");
+            }
+        }
+        try (VfioDevice again = kernel.open(edu)) {
+            again.probeDmaBuf();
         }
     }
 

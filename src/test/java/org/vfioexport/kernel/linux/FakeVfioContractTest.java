@@ -24,8 +24,20 @@ class FakeVfioContractTest extends KernelContract {
     @Override
     protected VfioKernel createKernel() throws IOException {
         root = Files.createTempDirectory("fake-vfio");
-        fake = new FakeVfio(root, false, false, FakeVfio.lab());
+        fake = new FakeVfio(root, withIommufd(), false, FakeVfio.lab());
         return new LinuxKernel(fake, fake.dev(), fake.sysBusPci(), null);
+    }
+
+    /** Whether the fake kernel has IOMMUFD and the VFIO cdevs (then LinuxKernel takes the cdev path). */
+    boolean withIommufd() {
+        return false;
+    }
+
+    @Override
+    protected OpenPath openPath() throws Exception {
+        OpenPath p = VmLabKernel.pathOf((LinuxKernel) kernel, roles().edu());
+        assertEquals(withIommufd() ? OpenPath.CDEV : OpenPath.GROUP, p, "the path LinuxKernel took");
+        return p;
     }
 
     @AfterAll

@@ -8,11 +8,13 @@ import org.vfioexport.kernel.DmaBufRequest;
 import org.vfioexport.kernel.KernelException;
 import org.vfioexport.kernel.Region;
 import org.vfioexport.kernel.VfioDevice;
+import org.vfioexport.kernel.contract.KernelContract.OpenPath;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -27,6 +29,8 @@ class LinuxKernelObservationsTest {
     @Test
     void kernelAndPath(TestReporter report) throws Exception {
         report.publishEntry("kernel", Files.readString(Path.of("/proc/sys/kernel/osrelease")).strip());
+        report.publishEntry("open path", VmLabKernel.checkedPath(kernel, EDU) + " (booted: "
+                + VmLabKernel.booted() + ", /dev/iommu " + (Files.exists(Path.of("/dev/iommu")) ? "present" : "absent") + ")");
         try (VfioDevice d = kernel.open(EDU)) {
             report.publishEntry("opened through", ((LinuxVfioDevice) d).openedThrough());
             Region config = d.region(Region.CONFIG);
@@ -78,8 +82,10 @@ class LinuxKernelObservationsTest {
         }
     }
 
+    /** The group path allows a second open, the cdev path refuses it at the bind (KernelContract checks both). */
     @Test
     void openingAnOpenDeviceAgain(TestReporter report) throws Exception {
+        OpenPath path = VmLabKernel.checkedPath(kernel, EDU);
         try (VfioDevice first = kernel.open(EDU)) {
             String result;
             DmaBuf kept = null;
@@ -88,8 +94,10 @@ class LinuxKernelObservationsTest {
                 kept = second.exportDmaBuf(DmaBufRequest.get(0, 0, 4096));
             } catch (KernelException e) {
                 result = "second open refused: " + e.getMessage();
+                assertEquals(OpenPath.CDEV, path, "refused on the group path: " + e.getMessage());
+                assertEquals("EINVAL", e.errnoName(), e.getMessage());
             }
-            report.publishEntry("edu opened twice", result);
+            report.publishEntry("edu opened twice (" + path + " path)", result);
             if (kept != null) {
                 DmaBuf fromSecond = kept;
                 try (fromSecond) {
@@ -97,6 +105,7 @@ class LinuxKernelObservationsTest {
                             "a dma-buf of the closed second fd stays valid");
                 }
             }
+            if (path == OpenPath.CDEV) assertNull(kept, "a second open on the cdev path succeeded");
             first.probeDmaBuf();
         }
     }

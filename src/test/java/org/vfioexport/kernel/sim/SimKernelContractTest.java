@@ -12,4 +12,10 @@ class SimKernelContractTest extends KernelContract {
     protected VfioKernel createKernel() throws Exception {
         return SimKernel.fromConfigFile(labDevicesFile(), SimSemantics.V7_1);
     }
+
+    /** The simulator answers a second open as the cdev path does (EINVAL at the bind). */
+    @Override
+    protected OpenPath openPath() {
+        return OpenPath.CDEV;
+    }
 }
