@@ -31,12 +31,12 @@ public record Policy(Set<Integer> allowUids, Set<Integer> allowGids, boolean all
     /** The limits that bound what one user, or one connection, can make the daemon hold. */
     public record Limits(int maxConnectionsPerUid, int maxExportsPerUid, int maxSubscriptionsPerUid,
                          int maxFdsInFlightPerUid, int maxRequestsInFlightPerClient, int maxOutputBytesPerClient,
-                         int maxBatch) {
+                         int maxBatch, int maxImportersPerUid) {
 
         /** The defaults for a daemon whose RLIMIT_NOFILE (soft) is {@code nofile}. */
         public static Limits defaults(long nofile) {
             return new Limits((int) Math.max(4, Math.min(256, nofile / 8)), (int) Math.max(8, Math.min(16384, nofile / 4)),
-                    64, 1024, 1024, 1 << 20, 1024);
+                    64, 1024, 1024, 1 << 20, 1024, 64);
         }
     }
 
@@ -51,7 +51,8 @@ public record Policy(Set<Integer> allowUids, Set<Integer> allowGids, boolean all
                 positive(p, "max_fds_in_flight_per_uid", d.maxFdsInFlightPerUid()),
                 positive(p, "max_requests_in_flight_per_client", d.maxRequestsInFlightPerClient()),
                 positive(p, "max_output_bytes_per_client", d.maxOutputBytesPerClient()),
-                positive(p, "max_batch", d.maxBatch()));
+                positive(p, "max_batch", d.maxBatch()),
+                positive(p, "max_importers_per_uid", d.maxImportersPerUid()));
         return new Policy(ints(p.getJsonArray("allow_uids", new JsonArray().add(0))),
                 ints(p.getJsonArray("allow_gids", new JsonArray())),
                 p.getBoolean("allow_daemon_user", true), daemonUid,

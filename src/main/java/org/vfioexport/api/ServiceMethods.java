@@ -309,6 +309,7 @@ public final class ServiceMethods {
         String exportId = p.string("export_id");
         boolean autoUnmapAsked = !p.has("unmap_on_invalidate") || p.bool("unmap_on_invalidate");
         Export e = s.export(exportId);
+        s.reserveImporter();
         String[] id = new String[1];
         Importer imp;
         try {
@@ -320,6 +321,7 @@ public final class ServiceMethods {
                 notifyImporter(s, id, "importer.invalidated", exportId, i);
             }, i -> notifyImporter(s, id, "importer.remapped", exportId, i));
         } catch (Exception x) {
+            s.giveBackImporterSlot();
             return Future.failedFuture(x);
         }
         id[0] = s.addImporter(imp);

@@ -275,7 +275,24 @@ public final class Session implements Watcher {
         });
     }
 
-    // ---- importers (simulated kernel only) -------------------------------------------------------------------
+    // ---- importers (the simulated kernel's, or iommufd on Linux) ---------------------------------------------
+
+    /**
+     * Takes one of the user's importer slots, or -32005: an importer holds kernel objects (on Linux an IOAS and a
+     * dup of the buffer's fd), so their number is bounded per uid. {@link #addImporter} then holds the slot; give it
+     * back with {@link #giveBackImporterSlot} when the attach failed.
+     */
+    public void reserveImporter() {
+        int max = service.policy().limits().maxImportersPerUid();
+        if (!account.tryTakeImporter(max)) {
+            throw RpcException.limit("max_importers_per_uid", max, "quota exceeded: uid " + peer.uid()
+                    + " already has " + max + " importers over all its connections (max_importers_per_uid)");
+        }
+    }
+
+    public void giveBackImporterSlot() {
+        account.giveBackImporter();
+    }
 
     /** Registers an importer this connection attached; it is detached when the connection ends. */
     public String addImporter(Importer importer) {
@@ -295,6 +312,7 @@ public final class Session implements Watcher {
     public Importer removeImporter(String importerId) {
         Importer i = importer(importerId);
         importers.remove(importerId);
+        account.giveBackImporter();
         return i;
     }
 
@@ -392,7 +410,10 @@ public final class Session implements Watcher {
         for (Export e : watched.values()) watchedDevices.add(e.device());
         watched.clear();
         for (String d : watchedDevices) service.devices().get(d).watcherGone(this);
-        for (Importer i : importers.values()) i.close();
+        for (Importer i : importers.values()) {
+            i.close();
+            account.giveBackImporter();
+        }
         importers.clear();
         for (Subscription s : subscriptions.values()) {
             s.close();

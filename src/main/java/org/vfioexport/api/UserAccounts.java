@@ -31,6 +31,7 @@ public final class UserAccounts {
         private final AtomicInteger connections = new AtomicInteger();
         private final AtomicInteger exports = new AtomicInteger();
         private final AtomicInteger subscriptions = new AtomicInteger();
+        private final AtomicInteger importers = new AtomicInteger();
         private final AtomicInteger fdsInFlight = new AtomicInteger();
         private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
 
@@ -66,6 +67,19 @@ public final class UserAccounts {
 
         void giveBackSubscription() {
             subscriptions.decrementAndGet();
+        }
+
+        /** Takes one of {@code max} importer slots (held from the attach until the detach or the connection's end). */
+        boolean tryTakeImporter(int max) {
+            return tryTake(importers, max);
+        }
+
+        void giveBackImporter() {
+            importers.decrementAndGet();
+        }
+
+        public int importers() {
+            return importers.get();
         }
 
         /** Fds of this user's exports that the daemon duplicated for sending and the client has not yet received. */

@@ -99,7 +99,8 @@ public final class Config {
                 .put("max_exports_per_uid", l.maxExportsPerUid()).put("max_subscriptions_per_uid", l.maxSubscriptionsPerUid())
                 .put("max_fds_in_flight_per_uid", l.maxFdsInFlightPerUid())
                 .put("max_requests_in_flight_per_client", l.maxRequestsInFlightPerClient())
-                .put("max_output_bytes_per_client", l.maxOutputBytesPerClient()).put("max_batch", l.maxBatch());
+                .put("max_output_bytes_per_client", l.maxOutputBytesPerClient()).put("max_batch", l.maxBatch())
+                .put("max_importers_per_uid", l.maxImportersPerUid());
         JsonObject out = new JsonObject().put("backend", backend()).put("socket", socket().toString())
                 .put("socket_mode", json.getString("socket_mode", "0660")).put("socket_group", json.getString("socket_group"))
                 .put("pidfile", json.getString("pidfile")).put("max_line_bytes", maxLineBytes())

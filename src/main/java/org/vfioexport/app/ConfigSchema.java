@@ -76,7 +76,8 @@ public final class ConfigSchema {
                          @JsonProperty("max_fds_in_flight_per_uid") Integer maxFdsInFlightPerUid,
                          @JsonProperty("max_requests_in_flight_per_client") Integer maxRequestsInFlightPerClient,
                          @JsonProperty("max_output_bytes_per_client") Integer maxOutputBytesPerClient,
-                         @JsonProperty("max_batch") Integer maxBatch) {}
+                         @JsonProperty("max_batch") Integer maxBatch,
+                         @JsonProperty("max_importers_per_uid") Integer maxImportersPerUid) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Sim(String semantics, @JsonProperty("memory_enabled_at_open") Boolean memoryEnabledAtOpen) {}

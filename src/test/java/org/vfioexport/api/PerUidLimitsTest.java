@@ -138,6 +138,38 @@ class PerUidLimitsTest {
         }
     }
 
+    @Test
+    void importersPerUidAreCountedOverAllConnections() throws Exception {
+        try (TestDaemon d = TestDaemon.start(dir, policy("max_importers_per_uid", 2));
+             VfioExportClient a = d.connect(); VfioExportClient b = d.connect()) {
+            ExportedBuffer ea = a.export(GPU, 2, 0, 4096), eb = b.export(GPU, 2, 4096, 4096);
+            JsonObject onA = new JsonObject().put("export_id", ea.id()), onB = new JsonObject().put("export_id", eb.id());
+            String i1 = a.request("importer.attach", onA).getString("importer_id");
+            b.request("importer.attach", onB);
+            RpcError e = assertThrows(RpcError.class, () -> b.request("importer.attach", onB));
+            assertEquals(-32005, e.code());
+            assertEquals("max_importers_per_uid", e.data().getString("limit"));
+            assertEquals(2, e.data().getInteger("max"));
+            a.request("importer.detach", new JsonObject().put("importer_id", i1));
+            b.request("importer.attach", onB);
+            // closing b detaches its two and gives their slots back
+            b.close();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            int attached = 0;
+            while (attached < 2) {
+                try {
+                    a.request("importer.attach", onA);
+                    attached++;
+                } catch (RpcError refused) {
+                    assertEquals(-32005, refused.code());
+                    assertTrue(System.nanoTime() < deadline, "b's importers were not given back");
+                }
+            }
+            ea.fd().close();
+            eb.fd().close();
+        }
+    }
+
     /**
      * Fds sent and not yet received count against the uid: a client that does not read is refused more, and once
      * it has read everything it may go on.

@@ -91,7 +91,8 @@ class ConfigValidationTest {
         assertEquals("  \"socket\" : \"" + socket.toAbsolutePath() + "\",", d.awaitLineStartingWith("  \"socket\"", 10_000));
         assertEquals("    \"max_connections_per_uid\" : ", d.awaitLineStartingWith("    \"max_connections_per_uid\"", 10_000)
                 .replaceAll("[0-9]+,$", ""), "the per-uid defaults are computed and shown");
-        assertEquals("    \"max_batch\" : 77", d.awaitLineStartingWith("    \"max_batch\"", 10_000));
+        assertEquals("    \"max_batch\" : 77,", d.awaitLineStartingWith("    \"max_batch\"", 10_000));
+        assertEquals("    \"max_importers_per_uid\" : 64", d.awaitLineStartingWith("    \"max_importers_per_uid\"", 10_000));
         assertEquals(0, d.awaitExit(60_000), d.stderr());
         assertTrue(Files.notExists(dir.resolve("run")), "checking creates nothing");
 
