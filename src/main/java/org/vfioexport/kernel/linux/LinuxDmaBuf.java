@@ -62,7 +62,7 @@ final class LinuxDmaBuf implements DmaBuf {
             sys.close(fd);
         } catch (PosixException e) {
             // EBADF would mean someone else closed our fd: a bug worth seeing, but close() must not throw
-            org.slf4j.LoggerFactory.getLogger(LinuxDmaBuf.class).warn("close dma-buf fd {}", fd, e);
+            org.slf4j.LoggerFactory.getLogger(LinuxDmaBuf.class).warn("close dma-buf fd {}: {}", fd, e.getMessage());
         }
     }
 

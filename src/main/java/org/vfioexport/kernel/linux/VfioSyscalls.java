@@ -28,7 +28,7 @@ interface VfioSyscalls {
         try {
             close(fd);
         } catch (PosixException e) {
-            org.slf4j.LoggerFactory.getLogger(VfioSyscalls.class).warn("close fd {}", fd, e);
+            org.slf4j.LoggerFactory.getLogger(VfioSyscalls.class).warn("close fd {}: {}", fd, e.getMessage());
         }
     }
 
