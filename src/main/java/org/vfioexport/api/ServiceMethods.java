@@ -333,7 +333,10 @@ public final class ServiceMethods {
     private static void notifyImporter(Session s, String[] id, String method, String exportId, Importer i) {
         JsonObject params = importerView(i).put("export_id", exportId);
         s.context().runOnContext(v -> {
-            if (id[0] != null && !s.isClosed()) s.send(Wire.notification(method, params.put("importer_id", id[0])));
+            // not after the importer's detach, which the connection may have asked for since the callback ran
+            if (id[0] != null && !s.isClosed() && s.holdsImporter(id[0], i)) {
+                s.send(Wire.notification(method, params.put("importer_id", id[0])));
+            }
         });
     }
 
@@ -363,7 +366,12 @@ public final class ServiceMethods {
         String id = p.string("importer_id");
         Importer i = s.importer(id);
         if (i.mapped() == 0) throw RpcException.invalidParams("importer_id", "importer " + id + " has no mapping");
-        i.unmap();
+        try {
+            i.unmap();
+        } catch (IllegalStateException raced) {
+            // an invalidate callback on the device's thread unmapped it after the check above
+            throw RpcException.invalidParams("importer_id", "importer " + id + " has no mapping");
+        }
         return ok(importerView(i).put("importer_id", id));
     }
 

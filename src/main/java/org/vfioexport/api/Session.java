@@ -301,6 +301,11 @@ public final class Session implements Watcher {
         return id;
     }
 
+    /** Whether {@code importerId} still names {@code importer} on this connection (not detached since). */
+    public boolean holdsImporter(String importerId, Importer importer) {
+        return importers.get(importerId) == importer;
+    }
+
     public Importer importer(String importerId) {
         Importer i = importers.get(importerId);
         if (i == null) {

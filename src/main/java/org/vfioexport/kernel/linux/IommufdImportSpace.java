@@ -28,7 +28,7 @@ final class IommufdImportSpace implements AutoCloseable {
         if (closed) throw new KernelException("IOMMU_IOAS_ALLOC", Errno.EBADF, "the backend is closed");
         if (fd >= 0) return fd;
         if (!Files.exists(devIommu)) {
-            throw new KernelException("IOMMU_IOAS_MAP_FILE", Errno.EOPNOTSUPP,
+            throw new KernelException("open", Errno.EOPNOTSUPP,
                     "no " + devIommu + ": this kernel has no iommufd (CONFIG_IOMMUFD) to import dma-bufs with");
         }
         try {
@@ -37,6 +37,22 @@ final class IommufdImportSpace implements AutoCloseable {
             throw new KernelException("open", e.errno(), devIommu.toString());
         }
         return fd;
+    }
+
+    /** A call on the iommufd, made only while it is open (an importer can outlive the backend's close). */
+    @FunctionalInterface
+    interface Call<T> {
+        T on(int iommufd) throws PosixException;
+    }
+
+    /**
+     * Runs {@code c} on the iommufd under this object's lock, so the fd number cannot be closed (and reused by
+     * another open) meanwhile. Returns null without calling when the space is closed: closing the iommufd
+     * destroyed every IOAS and mapping in it, so there is nothing left to undo.
+     */
+    synchronized <T> T ifOpen(Call<T> c) throws PosixException {
+        if (closed || fd < 0) return null;
+        return c.on(fd);
     }
 
     @Override

@@ -31,6 +31,7 @@ final class IommufdImporter implements Importer {
     private static final Logger LOG = LoggerFactory.getLogger(IommufdImporter.class);
 
     private final VfioSyscalls sys;
+    private final IommufdImportSpace space;
     private final DeviceImporters registry;
     private final int iommufd;
     private final int ioas;
@@ -40,14 +41,16 @@ final class IommufdImporter implements Importer {
     private final Consumer<Importer> onRemap;
     // guarded by this
     private boolean wanted;      // the owner asked for the mapping and has not unmapped it
+    private boolean areaPresent; // the IOVA area exists in the IOAS, live or dead (a dead one still holds its IOVAs)
     private boolean live;        // the mapping translates (not revoked since it was made)
     private boolean deviceGone;  // the device was closed: its dma-bufs are revoked for good
     private boolean detached;
     private int invalidations, remaps;
 
-    private IommufdImporter(VfioSyscalls sys, DeviceImporters registry, int iommufd, int ioas, int fd, long size,
-                            Consumer<Importer> onInvalidate, Consumer<Importer> onRemap) {
+    private IommufdImporter(VfioSyscalls sys, IommufdImportSpace space, DeviceImporters registry, int iommufd, int ioas,
+                            int fd, long size, Consumer<Importer> onInvalidate, Consumer<Importer> onRemap) {
         this.sys = sys;
+        this.space = space;
         this.registry = registry;
         this.iommufd = iommufd;
         this.ioas = ioas;
@@ -65,14 +68,16 @@ final class IommufdImporter implements Importer {
         int ioas = -1, fd = -1;
         String step = "IOMMU_IOAS_ALLOC";
         try {
-            ioas = sys.ioasAlloc(iommufd);
+            Integer id = space.ifOpen(sys::ioasAlloc);
+            if (id == null) throw new KernelException(step, Errno.EBADF, "the backend is closed");
+            ioas = id;
             step = "dup";
             fd = sys.dup(dmaBufFd);
         } catch (PosixException e) {
-            if (ioas >= 0) destroyQuietly(sys, iommufd, ioas);
+            if (ioas >= 0) destroyQuietly(sys, space, ioas);
             throw new KernelException(step, e.errno(), "attaching an iommufd importer");
         }
-        IommufdImporter i = new IommufdImporter(sys, registry, iommufd, ioas, fd, size, onInvalidate, onRemap);
+        IommufdImporter i = new IommufdImporter(sys, space, registry, iommufd, ioas, fd, size, onInvalidate, onRemap);
         registry.add(i);
         return i;
     }
@@ -84,7 +89,7 @@ final class IommufdImporter implements Importer {
             // the kernel's answer to a second map at the same IOVA
             if (wanted) throw new KernelException("IOMMU_IOAS_MAP_FILE", Errno.EEXIST, "already mapped at " + hex(IOVA));
             try {
-                sys.ioasMapFile(iommufd, ioas, fd, 0, size, IOVA, true);
+                if (mapArea() == null) throw new KernelException("IOMMU_IOAS_MAP_FILE", Errno.EBADF, "the backend is closed");
             } catch (PosixException e) {
                 throw new KernelException("IOMMU_IOAS_MAP_FILE", e.errno(), "dma-buf of " + size + " bytes at " + hex(IOVA));
             }
@@ -103,10 +108,19 @@ final class IommufdImporter implements Importer {
         }
     }
 
+    /** Maps the buffer at the IOVA; null when the backend's iommufd is closed. */
+    private Long mapArea() throws PosixException {
+        Long at = space.ifOpen(ifd -> sys.ioasMapFile(ifd, ioas, fd, 0, size, IOVA, true));
+        if (at != null) areaPresent = true;
+        return at;
+    }
+
     /** Removes the IOVA area, live or dead (a dead area still holds its IOVAs: a new MAP there is EEXIST). */
     private void unmapArea() {
+        if (!areaPresent) return;
+        areaPresent = false;
         try {
-            sys.ioasUnmap(iommufd, ioas, IOVA, size);
+            space.ifOpen(ifd -> sys.ioasUnmap(ifd, ioas, IOVA, size));
         } catch (PosixException e) {
             LOG.warn("IOMMU_IOAS_UNMAP of " + hex(IOVA) + " in IOAS " + ioas + ": "
                     + Errno.describe(e.errno()));
@@ -130,7 +144,7 @@ final class IommufdImporter implements Importer {
             if (detached || deviceGone || !wanted || live) return;
             unmapArea();
             try {
-                sys.ioasMapFile(iommufd, ioas, fd, 0, size, IOVA, true);
+                if (mapArea() == null) return; // the backend is closed
             } catch (PosixException e) {
                 // ENODEV: still revoked (memory decoding is off after the reset); the next restore tries again
                 if (e.errno() != Errno.ENODEV.value) {
@@ -174,7 +188,7 @@ final class IommufdImporter implements Importer {
 
     @Override
     public synchronized long iova() {
-        return wanted ? IOVA : -1;
+        return wanted && areaPresent ? IOVA : -1;
     }
 
     /** The iommufd and the IO address space the buffer is mapped in, for attaching a device to it (lab tests). */
@@ -191,18 +205,21 @@ final class IommufdImporter implements Importer {
         synchronized (this) {
             if (detached) return;
             detached = true;
-            if (wanted) unmapArea();
+            unmapArea();
             wanted = false;
             live = false;
-            destroyQuietly(sys, iommufd, ioas);
+            destroyQuietly(sys, space, ioas);
             sys.closeQuietly(fd);
         }
         registry.remove(this);
     }
 
-    private static void destroyQuietly(VfioSyscalls sys, int iommufd, int ioas) {
+    private static void destroyQuietly(VfioSyscalls sys, IommufdImportSpace space, int ioas) {
         try {
-            sys.iommuDestroy(iommufd, ioas);
+            space.ifOpen(ifd -> {
+                sys.iommuDestroy(ifd, ioas);
+                return null;
+            });
         } catch (PosixException e) {
             LOG.warn("IOMMU_DESTROY of IOAS " + ioas + ": " + Errno.describe(e.errno()));
         }

@@ -170,20 +170,29 @@ final class LinuxVfioDevice implements VfioDevice {
 
     /**
      * The kernel revokes every dma-buf of the device, resets it, and restores them when memory decoding is on
-     * (pci_try_reset_function keeps COMMAND); the importers are told in that order. They are told even when the
-     * reset failed: the revoke may have happened before the failure, and a remap of a buffer still usable is
-     * harmless (ENODEV leaves a revoked one as it is).
+     * (pci_try_reset_function keeps COMMAND); the importers are told in that order. They are told when the
+     * ioctl reached the kernel and was not refused before the revoke: EINVAL is a device without a reset method
+     * (vfio_pci_ioctl_reset returns before touching the buffers); any later failure may come after the revoke,
+     * and a remap of a buffer still usable only replaces its mapping (ENODEV leaves a revoked one as it is).
      */
     @Override
     public void reset() throws KernelException {
+        boolean[] issued = new boolean[1];
+        boolean refused = false;
         try {
             call(Ops.RESET, fd -> {
+                issued[0] = true;
                 sys.reset(fd);
                 return null;
             });
+        } catch (KernelException e) {
+            refused = e.errno() == Errno.EINVAL.value;
+            throw e;
         } finally {
-            importers.revoked(false);
-            importers.restored();
+            if (issued[0] && !refused) {
+                importers.revoked(false);
+                importers.restored();
+            }
         }
     }
 

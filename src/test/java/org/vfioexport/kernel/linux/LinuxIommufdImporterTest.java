@@ -73,6 +73,43 @@ class LinuxIommufdImporterTest {
         assertEquals(Map.of(), s.fake().openFds());
     }
 
+    /** A reset refused before the kernel touched the buffers (no reset method: EINVAL) tells the importers nothing. */
+    @Test
+    void aRefusedResetIsNoRevoke() throws Exception {
+        Setup s = open(true);
+        VfioDevice edu = s.kernel().open("0000:00:06.0");
+        try (DmaBuf b = edu.exportDmaBuf(DmaBufRequest.get(0, 0, PAGE)); Importer i = b.attachImporter(x -> {}, x -> {})) {
+            IommufdImporter imp = (IommufdImporter) i;
+            i.map();
+            assertEquals(Errno.EINVAL.value, assertThrows(KernelException.class, edu::reset).errno());
+            assertEquals(Importer.State.MAPPED, i.state());
+            assertEquals(0, i.invalidations(), "no revoke happened");
+            assertEquals(0, s.fake().calls("IOMMU_IOAS_UNMAP"), "the live mapping was left alone");
+            assertTrue(s.fake().translates(imp.iommufd(), imp.ioas(), IommufdImporter.IOVA));
+        }
+        edu.close();
+        s.nvme().close();
+        s.kernel().close();
+        assertEquals(Map.of(), s.fake().openFds());
+    }
+
+    /** An importer that outlives the backend's close makes no call on the closed iommufd's number. */
+    @Test
+    void anImporterClosedAfterTheBackendTouchesNoClosedFd() throws Exception {
+        Setup s = open(true);
+        DmaBuf b = cmb(s.nvme(), 0);
+        Importer i = b.attachImporter(x -> {}, x -> {});
+        i.map();
+        s.kernel().close();
+        int unmaps = s.fake().calls("IOMMU_IOAS_UNMAP"), destroys = s.fake().calls("IOMMU_DESTROY");
+        i.close();
+        assertEquals(unmaps, s.fake().calls("IOMMU_IOAS_UNMAP"), "closing the iommufd removed the mappings already");
+        assertEquals(destroys, s.fake().calls("IOMMU_DESTROY"));
+        b.close();
+        s.nvme().close();
+        assertEquals(Map.of(), s.fake().openFds());
+    }
+
     @Test
     void aKernelWithoutIommufdHasNoImporter() throws Exception {
         Setup s = open(false);
