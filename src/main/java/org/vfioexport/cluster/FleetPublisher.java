@@ -4,9 +4,9 @@ import io.vertx.core.Context;
 import io.vertx.core.eventbus.EventBus;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import org.vfioexport.events.ContextDrainQueue;
 import org.vfioexport.events.Event;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -22,46 +22,26 @@ final class FleetPublisher implements Consumer<Event> {
     private static final int BATCH = 1024;
 
     private final EventBus bus;
-    private final Context context;
     private final String node;
     private final String nodeId;
     private final ExportIndex exports;
-
-    // guarded by this
-    private List<Event> queue = new ArrayList<>();
-    private boolean scheduled;
-    private long dropped;
+    private final ContextDrainQueue<Event> queue;
 
     FleetPublisher(EventBus bus, Context context, String node, String nodeId, ExportIndex exports) {
         this.bus = bus;
-        this.context = context;
         this.node = node;
         this.nodeId = nodeId;
         this.exports = exports;
+        this.queue = new ContextDrainQueue<>(context, MAX_QUEUED, this::publish);
     }
 
     @Override
     public void accept(Event e) {
         exports.apply(e);
-        synchronized (this) {
-            if (queue.size() >= MAX_QUEUED) {
-                dropped++;
-                return;
-            }
-            queue.add(e);
-            if (scheduled) return;
-            scheduled = true;
-        }
-        context.runOnContext(v -> drain());
+        queue.offer(e);
     }
 
-    private void drain() {
-        List<Event> batch;
-        synchronized (this) {
-            batch = queue;
-            queue = new ArrayList<>();
-            scheduled = false;
-        }
+    private void publish(List<Event> batch) {
         for (int from = 0; from < batch.size(); from += BATCH) {
             JsonArray events = new JsonArray();
             for (Event e : batch.subList(from, Math.min(batch.size(), from + BATCH))) events.add(e.toJson());
@@ -69,7 +49,7 @@ final class FleetPublisher implements Consumer<Event> {
         }
     }
 
-    synchronized long dropped() {
-        return dropped;
+    long dropped() {
+        return queue.dropped();
     }
 }

@@ -4,7 +4,6 @@ import io.vertx.core.Context;
 import io.vertx.core.eventbus.EventBus;
 import io.vertx.core.json.JsonObject;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -20,34 +19,19 @@ import java.util.function.Consumer;
  */
 final class BusPublisher implements Consumer<Event> {
     private final EventBus bus;
-    private final Context context;
-
-    // guarded by this
-    private List<Event> queue = new ArrayList<>();
-    private boolean scheduled;
+    private final ContextDrainQueue<Event> queue;
 
     BusPublisher(EventBus bus, Context context) {
         this.bus = bus;
-        this.context = context;
+        this.queue = new ContextDrainQueue<>(context, Integer.MAX_VALUE, this::publish);
     }
 
     @Override
     public void accept(Event e) {
-        synchronized (this) {
-            queue.add(e);
-            if (scheduled) return;
-            scheduled = true;
-        }
-        context.runOnContext(v -> drain());
+        queue.offer(e);
     }
 
-    private void drain() {
-        List<Event> batch;
-        synchronized (this) {
-            batch = queue;
-            queue = new ArrayList<>();
-            scheduled = false;
-        }
+    private void publish(List<Event> batch) {
         for (Event e : batch) {
             JsonObject json = e.toJson();
             bus.publish(EventHub.address(e.device()), json);

@@ -376,12 +376,17 @@ final class Scenarios {
         return cpu(discipline, true);
     }
 
+    /** The daemon configuration's overrides for a scenario run with or without its audit journal. */
+    private static JsonObject auditConf(boolean audit) {
+        return audit ? new JsonObject() : new JsonObject().put("audit", new JsonObject().put("enabled", false));
+    }
+
     /** {@code audit} false: without the audit journal (its share of the CPU per pair). */
     Result cpu(String discipline, boolean audit) throws Exception {
         Result r = new Result("cpu-" + discipline + (audit ? "" : "-no-audit"), "daemon CPU per export+release pair (/proc/PID/stat), churn without a profiler, clients split over the 2 devices"
                 + (audit ? "" : ", audit journal off"));
         r.param("clients", size.churnClients()).param("pairs_per_client", size.cpuPairs()).param("audit", audit);
-        JsonObject conf = audit ? new JsonObject() : new JsonObject().put("audit", new JsonObject().put("enabled", false));
+        JsonObject conf = auditConf(audit);
         try (Run run = new Run(r, discipline, 4096, conf, List.of())) {
             run.watch("all", false, 0, 0);
             run.baseline();
@@ -745,7 +750,7 @@ final class Scenarios {
                 + (audit ? "" : ", audit journal off"));
         int n = size.rttCount();
         r.param("round_trips", n).param("audit", audit);
-        JsonObject conf = audit ? new JsonObject() : new JsonObject().put("audit", new JsonObject().put("enabled", false));
+        JsonObject conf = auditConf(audit);
         try (Run run = new Run(r, discipline, 4096, conf, List.of())) {
             run.baseline();
             int fd = Posix.connectUnix(run.daemon.socket.toString());

@@ -738,21 +738,7 @@ final class FakeVfio implements VfioSyscalls {
      * kernel's. The fake still counts it and closes it.
      */
     private int installDmaBuf(DmaBufFile f, String device, int openFlags) throws PosixException {
-        int fd = Posix.memfdCreate("vfio-dmabuf:" + device, Posix.MFD_CLOEXEC | Posix.MFD_ALLOW_SEALING);
-        try {
-            Posix.ftruncate(fd, f.size);
-            Posix.fcntl(fd, Posix.F_ADD_SEALS, Posix.F_SEAL_SHRINK | Posix.F_SEAL_GROW | Posix.F_SEAL_SEAL);
-            int accmode = openFlags & Posix.O_ACCMODE;
-            if (accmode == Posix.O_RDONLY || accmode == Posix.O_WRONLY) {
-                int reopened = Posix.open("/proc/self/fd/" + fd, accmode | Posix.O_CLOEXEC, 0);
-                Posix.close(fd);
-                fd = reopened;
-            }
-            if ((openFlags & Posix.O_CLOEXEC) == 0) Posix.fcntl(fd, Posix.F_SETFD, 0);
-        } catch (PosixException e) {
-            Posix.close(fd);
-            throw e;
-        }
+        int fd = org.vfioexport.kernel.sim.Memfd.open("vfio-dmabuf:" + device, f.size, openFlags);
         f.fds++;
         fdTable.put(fd, f);
         return fd;
